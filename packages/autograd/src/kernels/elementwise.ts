@@ -1,0 +1,158 @@
+/**
+ * Elementwise kernels: typed arrays in, typed arrays out, no autograd. Inputs of binary kernels have
+ * already been brought to the output's shape (see `strided.ts`), so every loop here is flat and tight.
+ */
+import type { TypedArray } from '../dtype.ts';
+
+export type UnaryKernel = (x: TypedArray, out: TypedArray) => void;
+export type BinaryKernel = (a: TypedArray, b: TypedArray, out: TypedArray) => void;
+
+export const neg: UnaryKernel = (x, out) => {
+  for (let i = 0; i < x.length; i++) out[i] = -x[i]!;
+};
+export const exp: UnaryKernel = (x, out) => {
+  for (let i = 0; i < x.length; i++) out[i] = Math.exp(x[i]!);
+};
+export const log: UnaryKernel = (x, out) => {
+  for (let i = 0; i < x.length; i++) out[i] = Math.log(x[i]!);
+};
+export const log1p: UnaryKernel = (x, out) => {
+  for (let i = 0; i < x.length; i++) out[i] = Math.log1p(x[i]!);
+};
+export const sqrt: UnaryKernel = (x, out) => {
+  for (let i = 0; i < x.length; i++) out[i] = Math.sqrt(x[i]!);
+};
+export const abs: UnaryKernel = (x, out) => {
+  for (let i = 0; i < x.length; i++) out[i] = Math.abs(x[i]!);
+};
+export const sign: UnaryKernel = (x, out) => {
+  for (let i = 0; i < x.length; i++) out[i] = Math.sign(x[i]!);
+};
+export const tanh: UnaryKernel = (x, out) => {
+  for (let i = 0; i < x.length; i++) out[i] = Math.tanh(x[i]!);
+};
+export const sin: UnaryKernel = (x, out) => {
+  for (let i = 0; i < x.length; i++) out[i] = Math.sin(x[i]!);
+};
+export const cos: UnaryKernel = (x, out) => {
+  for (let i = 0; i < x.length; i++) out[i] = Math.cos(x[i]!);
+};
+/** σ(x) = 1 / (1 + e^−x), evaluated without overflow for large |x|. */
+export const sigmoid: UnaryKernel = (x, out) => {
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    if (v >= 0) out[i] = 1 / (1 + Math.exp(-v));
+    else {
+      const e = Math.exp(v);
+      out[i] = e / (1 + e);
+    }
+  }
+};
+export const relu: UnaryKernel = (x, out) => {
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    out[i] = v > 0 ? v : 0;
+  }
+};
+/** erf by Abramowitz–Stegun 7.1.26 is too coarse for float64 checks; this uses a series / continued fraction. */
+export const erf: UnaryKernel = (x, out) => {
+  for (let i = 0; i < x.length; i++) out[i] = erfScalar(x[i]!);
+};
+
+/** The error function to ~1e-15 relative: Taylor series near 0, Lentz continued fraction for erfc beyond. */
+export function erfScalar(x: number): number {
+  if (Number.isNaN(x)) return Number.NaN;
+  const ax = Math.abs(x);
+  if (ax < 2.5) {
+    // erf x = 2/√π Σ (−1)^n x^(2n+1) / (n! (2n+1))
+    let term = ax;
+    let sum = ax;
+    const x2 = ax * ax;
+    for (let n = 1; n < 200; n++) {
+      term *= -x2 / n;
+      const add = term / (2 * n + 1);
+      sum += add;
+      if (Math.abs(add) < 1e-17 * Math.abs(sum)) break;
+    }
+    return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  if (ax > 6) return Math.sign(x);
+  // erfc x = e^(−x²)/√π · 1/(x + 1/2/(x + 1/(x + 3/2/(x + ...)))), evaluated by modified Lentz.
+  const tiny = 1e-300;
+  let f = ax;
+  let c = ax;
+  let d = 0;
+  for (let n = 1; n < 300; n++) {
+    const a = n / 2;
+    d = ax + a * d;
+    d = d === 0 ? tiny : d;
+    c = ax + a / c;
+    c = c === 0 ? tiny : c;
+    d = 1 / d;
+    const delta = c * d;
+    f *= delta;
+    if (Math.abs(delta - 1) < 1e-16) break;
+  }
+  const erfc = Math.exp(-ax * ax) / Math.sqrt(Math.PI) / f;
+  return Math.sign(x) * (1 - erfc);
+}
+
+export function clamp(x: TypedArray, lo: number, hi: number, out: TypedArray): void {
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    out[i] = v < lo ? lo : v > hi ? hi : v;
+  }
+}
+
+export const add: BinaryKernel = (a, b, out) => {
+  for (let i = 0; i < out.length; i++) out[i] = a[i]! + b[i]!;
+};
+export const sub: BinaryKernel = (a, b, out) => {
+  for (let i = 0; i < out.length; i++) out[i] = a[i]! - b[i]!;
+};
+export const mul: BinaryKernel = (a, b, out) => {
+  for (let i = 0; i < out.length; i++) out[i] = a[i]! * b[i]!;
+};
+export const div: BinaryKernel = (a, b, out) => {
+  for (let i = 0; i < out.length; i++) out[i] = a[i]! / b[i]!;
+};
+export const pow: BinaryKernel = (a, b, out) => {
+  for (let i = 0; i < out.length; i++) out[i] = a[i]! ** b[i]!;
+};
+export const maximum: BinaryKernel = (a, b, out) => {
+  for (let i = 0; i < out.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    out[i] = x !== x || y !== y ? Number.NaN : x > y ? x : y;
+  }
+};
+export const minimum: BinaryKernel = (a, b, out) => {
+  for (let i = 0; i < out.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    out[i] = x !== x || y !== y ? Number.NaN : x < y ? x : y;
+  }
+};
+export const gt: BinaryKernel = (a, b, out) => {
+  for (let i = 0; i < out.length; i++) out[i] = a[i]! > b[i]! ? 1 : 0;
+};
+export const lt: BinaryKernel = (a, b, out) => {
+  for (let i = 0; i < out.length; i++) out[i] = a[i]! < b[i]! ? 1 : 0;
+};
+export const ge: BinaryKernel = (a, b, out) => {
+  for (let i = 0; i < out.length; i++) out[i] = a[i]! >= b[i]! ? 1 : 0;
+};
+export const le: BinaryKernel = (a, b, out) => {
+  for (let i = 0; i < out.length; i++) out[i] = a[i]! <= b[i]! ? 1 : 0;
+};
+export const eq: BinaryKernel = (a, b, out) => {
+  for (let i = 0; i < out.length; i++) out[i] = a[i]! === b[i]! ? 1 : 0;
+};
+export const ne: BinaryKernel = (a, b, out) => {
+  for (let i = 0; i < out.length; i++) out[i] = a[i]! !== b[i]! ? 1 : 0;
+};
+
+/** out = cond ≠ 0 ? a : b, all three already at the output's shape. */
+export function where(cond: TypedArray, a: TypedArray, b: TypedArray, out: TypedArray): void {
+  for (let i = 0; i < out.length; i++) out[i] = cond[i] !== 0 ? a[i]! : b[i]!;
+}

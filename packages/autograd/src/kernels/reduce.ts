@@ -1,0 +1,66 @@
+/**
+ * Reductions along one axis. A tensor is viewed as [outer, n, inner] around the reduced axis, so every
+ * reduction is two flat loops; reducing several axes applies this repeatedly.
+ */
+import type { TypedArray } from '../dtype.ts';
+
+export type AxisReduction = 'sum' | 'max' | 'min';
+
+export function reduceAxis(
+  kind: AxisReduction,
+  x: TypedArray,
+  outer: number,
+  n: number,
+  inner: number,
+  out: TypedArray,
+): void {
+  for (let o = 0; o < outer; o++) {
+    const base = o * n * inner;
+    const dst = o * inner;
+    if (kind === 'sum') {
+      for (let i = 0; i < inner; i++) out[dst + i] = 0;
+      for (let k = 0; k < n; k++) {
+        const row = base + k * inner;
+        for (let i = 0; i < inner; i++) out[dst + i]! += x[row + i]!;
+      }
+    } else {
+      const isMax = kind === 'max';
+      for (let i = 0; i < inner; i++) out[dst + i] = x[base + i]!;
+      for (let k = 1; k < n; k++) {
+        const row = base + k * inner;
+        for (let i = 0; i < inner; i++) {
+          const v = x[row + i]!;
+          const cur = out[dst + i]!;
+          // NaN wins, as in PyTorch: a NaN anywhere makes the max NaN.
+          if (v !== v || (isMax ? v > cur : v < cur)) out[dst + i] = v;
+        }
+      }
+    }
+  }
+}
+
+/** Index of the first max (or min) along the axis; NaN counts as the extreme. */
+export function argAxis(
+  isMax: boolean,
+  x: TypedArray,
+  outer: number,
+  n: number,
+  inner: number,
+  out: TypedArray,
+): void {
+  for (let o = 0; o < outer; o++) {
+    const base = o * n * inner;
+    for (let i = 0; i < inner; i++) {
+      let best = x[base + i]!;
+      let at = 0;
+      for (let k = 1; k < n && best === best; k++) {
+        const v = x[base + k * inner + i]!;
+        if (v !== v || (isMax ? v > best : v < best)) {
+          best = v;
+          at = k;
+        }
+      }
+      out[o * inner + i] = at;
+    }
+  }
+}

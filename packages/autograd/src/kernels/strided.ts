@@ -1,0 +1,93 @@
+/**
+ * One strided copy serves broadcasting, transposes/permutes and slicing: each is a walk over the output
+ * in row-major order, reading the input at `offset + Σ index[d]·strides[d]`. Broadcast dimensions have
+ * stride 0, a permutation reorders strides, a slice moves the offset.
+ */
+import type { TypedArray } from '../dtype.ts';
+import { type Shape, stridesOf } from '../shape.ts';
+
+export function stridedCopy(
+  x: TypedArray,
+  offset: number,
+  strides: readonly number[],
+  outShape: Shape,
+  out: TypedArray,
+): void {
+  const rank = outShape.length;
+  if (out.length === 0) return;
+  if (rank === 0) {
+    out[0] = x[offset]!;
+    return;
+  }
+  const inner = outShape[rank - 1]!;
+  const innerStride = strides[rank - 1]!;
+  const index = new Array<number>(rank).fill(0);
+  let src = offset;
+  for (let o = 0; o < out.length; o += inner) {
+    if (innerStride === 1) for (let j = 0; j < inner; j++) out[o + j] = x[src + j]!;
+    else for (let j = 0; j < inner; j++) out[o + j] = x[src + j * innerStride]!;
+    // Odometer step over the outer dimensions.
+    for (let d = rank - 2; d >= 0; d--) {
+      src += strides[d]!;
+      if (++index[d]! < outShape[d]!) break;
+      src -= strides[d]! * outShape[d]!;
+      index[d] = 0;
+    }
+  }
+}
+
+/** Reads `x` (shape `shape`) broadcast to `outShape`. Assumes the shapes are broadcast-compatible. */
+export function expand(x: TypedArray, shape: Shape, outShape: Shape, out: TypedArray): void {
+  const lead = outShape.length - shape.length;
+  const own = stridesOf(shape);
+  const strides = outShape.map((_, d) => {
+    const s = d - lead;
+    return s < 0 || shape[s] === 1 ? 0 : own[s]!;
+  });
+  stridedCopy(x, 0, strides, outShape, out);
+}
+
+/** out = x permuted so that out dimension d is input dimension perm[d]. */
+export function permute(x: TypedArray, shape: Shape, perm: readonly number[], out: TypedArray): void {
+  const own = stridesOf(shape);
+  stridedCopy(
+    x,
+    0,
+    perm.map((p) => own[p]!),
+    perm.map((p) => shape[p]!),
+    out,
+  );
+}
+
+/** out = x[..., start:start+length, ...] along `dim`. */
+export function narrow(
+  x: TypedArray,
+  shape: Shape,
+  dim: number,
+  start: number,
+  length: number,
+  out: TypedArray,
+): void {
+  const own = stridesOf(shape);
+  const outShape = shape.map((n, d) => (d === dim ? length : n));
+  stridedCopy(x, start * own[dim]!, own, outShape, out);
+}
+
+/** Writes `x` into `out` (shape `outShape`) at `start` along `dim`; the rest of `out` is left as is. */
+export function narrowInto(
+  x: TypedArray,
+  outShape: Shape,
+  dim: number,
+  start: number,
+  out: TypedArray,
+): void {
+  const outer = outShape.slice(0, dim).reduce((a, b) => a * b, 1);
+  const inner = outShape.slice(dim + 1).reduce((a, b) => a * b, 1);
+  const block = (x.length / Math.max(outer, 1)) | 0;
+  const outBlock = outShape[dim]! * inner;
+  for (let o = 0; o < outer; o++) {
+    const dst = o * outBlock + start * inner;
+    const src = o * block;
+    for (let j = 0; j < block; j++) out[dst + j] = x[src + j]!;
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * Elementwise binary ops with NumPy broadcasting, and `where`. Broadcasting is handled once, in `binary`:
+ * operands are read at the output's shape, and each operand's gradient is summed back to its own shape
+ * with `sumTo` (the VJP of broadcasting), so the per-op rules below are written as if shapes agreed.
+ */
+import { record } from '../engine.ts';
+import * as k from '../kernels/elementwise.ts';
+import { broadcastShapes } from '../shape.ts';
+import type { Tensor, TensorLike } from '../tensor.ts';
+import { zerosLike } from './creation.ts';
+import { coerce, dataAt, empty } from './helpers.ts';
+import { sumTo } from './movement.ts';
+import { log } from './unary.ts';
+
+type Rule = (g: Tensor, a: Tensor, b: Tensor, y: Tensor) => [Tensor | null, Tensor | null];
+
+function compute(op: string, a: TensorLike, b: TensorLike, kernel: k.BinaryKernel): [Tensor, Tensor, Tensor] {
+  const [ta, tb] = coerce(op, a, b) as [Tensor, Tensor];
+  const shape = broadcastShapes(op, ta.shape, tb.shape);
+  const y = empty(shape, ta.dtype);
+  kernel(dataAt(ta, shape), dataAt(tb, shape), y.data);
+  return [ta, tb, y];
+}
+
+function binary(op: string, a: TensorLike, b: TensorLike, kernel: k.BinaryKernel, rule: Rule): Tensor {
+  const [ta, tb, y] = compute(op, a, b, kernel);
+  return record(op, [ta, tb], y, (g) => {
+    const [ga, gb] = rule(g, ta, tb, y);
+    return [
+      ga && ta.requiresGrad ? sumTo(ga, ta.shape) : null,
+      gb && tb.requiresGrad ? sumTo(gb, tb.shape) : null,
+    ];
+  });
+}
+
+/** A comparison: 1 where it holds, else 0, in the inputs' dtype; not differentiable. */
+function comparison(op: string, a: TensorLike, b: TensorLike, kernel: k.BinaryKernel): Tensor {
+  return compute(op, a, b, kernel)[2];
+}
+
+/** a + b.  ∂/∂a = 1, ∂/∂b = 1 */
+export function add(a: TensorLike, b: TensorLike): Tensor {
+  return binary('add', a, b, k.add, (g) => [g, g]);
+}
+
+/** a − b.  ∂/∂a = 1, ∂/∂b = −1 */
+export function sub(a: TensorLike, b: TensorLike): Tensor {
+  return binary('sub', a, b, k.sub, (g, _a, b) => [g, b.requiresGrad ? mul(g, -1) : null]);
+}
+
+/** a ⊙ b.  ∂/∂a = b, ∂/∂b = a */
+export function mul(a: TensorLike, b: TensorLike): Tensor {
+  return binary('mul', a, b, k.mul, (g, a, b) => [
+    a.requiresGrad ? mul(g, b) : null,
+    b.requiresGrad ? mul(g, a) : null,
+  ]);
+}
+
+/** a / b.  ∂/∂a = 1/b, ∂/∂b = −a/b² = −y/b */
+export function div(a: TensorLike, b: TensorLike): Tensor {
+  return binary('div', a, b, k.div, (g, a, b, y) => [
+    a.requiresGrad ? div(g, b) : null,
+    b.requiresGrad ? mul(g, div(y, b)).mul(-1) : null,
+  ]);
+}
+
+/**
+ * aᵇ.  ∂/∂a = b·aᵇ⁻¹, ∂/∂b = aᵇ·ln a. The exponent's gradient is taken as 0 where a ≤ 0 (ln a is
+ * undefined there; PyTorch gives 0 at a = 0 and NaN for a < 0).
+ */
+export function pow(a: TensorLike, b: TensorLike): Tensor {
+  return binary('pow', a, b, k.pow, (g, a, b, y) => [
+    a.requiresGrad ? mul(g, mul(b, pow(a, sub(b, 1)))) : null,
+    b.requiresGrad ? mul(g, mul(y, log(where(gt(a, 0), a, 1)))) : null,
+  ]);
+}
+
+/**
+ * Elementwise max.  The gradient goes to the larger operand; at ties it is split evenly (½ each), as
+ * PyTorch does, so the result stays a valid subgradient and symmetric.
+ */
+export function maximum(a: TensorLike, b: TensorLike): Tensor {
+  return binary('maximum', a, b, k.maximum, (g, a, b) => {
+    const half = mul(eq(a, b), 0.5);
+    return [mul(g, add(gt(a, b), half)), mul(g, add(lt(a, b), half))];
+  });
+}
+
+/** Elementwise min; gradient to the smaller operand, split evenly at ties. */
+export function minimum(a: TensorLike, b: TensorLike): Tensor {
+  return binary('minimum', a, b, k.minimum, (g, a, b) => {
+    const half = mul(eq(a, b), 0.5);
+    return [mul(g, add(lt(a, b), half)), mul(g, add(gt(a, b), half))];
+  });
+}
+
+/** 1 where a > b, else 0. */
+export function gt(a: TensorLike, b: TensorLike): Tensor {
+  return comparison('gt', a, b, k.gt);
+}
+/** 1 where a < b, else 0. */
+export function lt(a: TensorLike, b: TensorLike): Tensor {
+  return comparison('lt', a, b, k.lt);
+}
+/** 1 where a ≥ b, else 0. */
+export function ge(a: TensorLike, b: TensorLike): Tensor {
+  return comparison('ge', a, b, k.ge);
+}
+/** 1 where a ≤ b, else 0. */
+export function le(a: TensorLike, b: TensorLike): Tensor {
+  return comparison('le', a, b, k.le);
+}
+/** 1 where a = b, else 0. */
+export function eq(a: TensorLike, b: TensorLike): Tensor {
+  return comparison('eq', a, b, k.eq);
+}
+/** 1 where a ≠ b, else 0. */
+export function ne(a: TensorLike, b: TensorLike): Tensor {
+  return comparison('ne', a, b, k.ne);
+}
+
+/**
+ * Picks a where `condition` is non-zero, else b, broadcasting all three.
+ * ∂/∂a = condition, ∂/∂b = 1 − condition (the condition itself gets no gradient).
+ */
+export function where(condition: TensorLike, a: TensorLike, b: TensorLike): Tensor {
+  const [ta, tb] = coerce('where', a, b) as [Tensor, Tensor];
+  // The condition is only read, so its dtype need not match.
+  const [tc] = coerce('where', typeof condition === 'number' ? condition : condition.to(ta.dtype)) as [
+    Tensor,
+  ];
+  const shape = broadcastShapes('where', tc.shape, ta.shape, tb.shape);
+  const y = empty(shape, ta.dtype);
+  k.where(dataAt(tc, shape), dataAt(ta, shape), dataAt(tb, shape), y.data);
+  return record('where', [ta, tb], y, (g) => {
+    const zero = zerosLike(g);
+    return [
+      ta.requiresGrad ? sumTo(where(tc, g, zero), ta.shape) : null,
+      tb.requiresGrad ? sumTo(where(tc, zero, g), tb.shape) : null,
+    ];
+  });
+}

@@ -1,0 +1,110 @@
+/**
+ * Matrix products. `gemm` is the primitive: op(A)·op(B) over matrices or equal-size batches of them, with
+ * transpose flags so that no gradient ever materialises a transpose. `matmul` adds NumPy semantics
+ * (1-d operands, broadcast batch dims) on top by composition; `linear` is x·Wᵀ + b.
+ */
+import { record } from '../engine.ts';
+import { matmul as matmulKernel } from '../kernels/matmul.ts';
+import { broadcastShapes, fmt, sizeOf } from '../shape.ts';
+import type { Tensor } from '../tensor.ts';
+import { add } from './binary.ts';
+import { checkTensor, coerce, empty } from './helpers.ts';
+import { broadcastTo, reshape, squeeze, unsqueeze } from './movement.ts';
+
+export interface GemmOptions {
+  transA?: boolean;
+  transB?: boolean;
+}
+
+/**
+ * C = op(A)·op(B) for 2-d A, B or 3-d batches of equal size, op = transpose when its flag is set.
+ * VJP (with G = ∂L/∂C): ∂A = G·op(B)ᵀ (or its transpose when transA), ∂B = op(A)ᵀ·G (or its transpose when
+ * transB); each is again one gemm with flags, reading G, A and B in place.
+ */
+export function gemm(a: Tensor, b: Tensor, options: GemmOptions = {}): Tensor {
+  const { transA = false, transB = false } = options;
+  checkTensor('gemm', a);
+  checkTensor('gemm', b);
+  coerce('gemm', a, b);
+  const rank = a.ndim;
+  if ((rank !== 2 && rank !== 3) || b.ndim !== rank || (rank === 3 && a.shape[0] !== b.shape[0])) {
+    throw new Error(
+      `gemm: expected two matrices or two equal batches of matrices, got ${fmt(a.shape)} and ${fmt(b.shape)}`,
+    );
+  }
+  const batch = rank === 3 ? a.shape[0]! : 1;
+  const [ar, ac] = a.shape.slice(-2) as [number, number];
+  const [br, bc] = b.shape.slice(-2) as [number, number];
+  const [m, k] = transA ? [ac, ar] : [ar, ac];
+  const [k2, n] = transB ? [bc, br] : [br, bc];
+  if (k !== k2) {
+    throw new Error(
+      `gemm: cannot multiply ${fmt(a.shape)}${transA ? 'ᵀ' : ''} by ${fmt(b.shape)}${transB ? 'ᵀ' : ''} (inner dimensions ${k} != ${k2})`,
+    );
+  }
+  const y = empty(rank === 3 ? [batch, m, n] : [m, n], a.dtype);
+  for (let i = 0; i < batch; i++) {
+    matmulKernel(a.data, i * m * k, b.data, i * k * n, y.data, i * m * n, m, n, k, transA, transB);
+  }
+  return record('gemm', [a, b], y, (g) => [
+    a.requiresGrad
+      ? transA
+        ? gemm(b, g, { transA: transB, transB: true })
+        : gemm(g, b, { transB: !transB })
+      : null,
+    b.requiresGrad
+      ? transB
+        ? gemm(g, a, { transA: true, transB: transA })
+        : gemm(a, g, { transA: !transA })
+      : null,
+  ]);
+}
+
+/**
+ * Matrix product with NumPy/PyTorch semantics: 1-d·1-d is a dot product, a 1-d operand is treated as a
+ * row (left) or column (right) vector and that dim removed, and leading batch dims broadcast.
+ */
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  checkTensor('matmul', a);
+  checkTensor('matmul', b);
+  if (a.ndim === 0 || b.ndim === 0)
+    throw new Error(
+      `matmul: both arguments need at least 1 dimension, got ${fmt(a.shape)} and ${fmt(b.shape)}`,
+    );
+  const ka = a.shape[a.ndim - 1]!;
+  const kb = b.ndim === 1 ? b.shape[0]! : b.shape[b.ndim - 2]!;
+  if (ka !== kb)
+    throw new Error(
+      `matmul: cannot multiply ${fmt(a.shape)} by ${fmt(b.shape)} (inner dimensions ${ka} != ${kb})`,
+    );
+  if (a.ndim === 1) return squeeze(matmul(unsqueeze(a, 0), b), -2);
+  if (b.ndim === 1) return squeeze(matmul(a, unsqueeze(b, 1)), -1);
+  if (a.ndim === 2 && b.ndim === 2) return gemm(a, b);
+  // Broadcast the batch dims, flatten them into one, multiply, and restore them.
+  const batch = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const m = a.shape[a.ndim - 2]!;
+  const n = b.shape[b.ndim - 1]!;
+  const a3 = reshape(broadcastTo(a, [...batch, m, ka]), [sizeOf(batch), m, ka]);
+  const b3 = reshape(broadcastTo(b, [...batch, ka, n]), [sizeOf(batch), ka, n]);
+  return reshape(gemm(a3, b3), [...batch, m, n]);
+}
+
+/** x·Wᵀ + b for x of shape [..., in], W [out, in], b [out]; W is read transposed in place. */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  checkTensor('linear', x);
+  checkTensor('linear', weight, 'weight');
+  if (weight.ndim !== 2 || x.ndim === 0 || x.shape[x.ndim - 1] !== weight.shape[1]) {
+    throw new Error(
+      `linear: input ${fmt(x.shape)} does not match weight ${fmt(weight.shape)} (expected input [..., ${weight.shape[1]}])`,
+    );
+  }
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== weight.shape[0])) {
+    throw new Error(
+      `linear: bias ${fmt(bias.shape)} does not match weight ${fmt(weight.shape)} (expected [${weight.shape[0]}])`,
+    );
+  }
+  const rows = reshape(x, [-1, weight.shape[1]!]);
+  const y = gemm(rows, weight, { transB: true });
+  const out = reshape(y, [...x.shape.slice(0, -1), weight.shape[0]!]);
+  return bias ? add(out, bias) : out;
+}

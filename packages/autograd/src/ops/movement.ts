@@ -1,0 +1,438 @@
+/**
+ * Shape and data movement: views of the same elements in another shape or order, slices, joins and
+ * indexed reads/writes. Each gradient moves g back the way the data came: a permutation's VJP is the
+ * inverse permutation, a slice's is zero padding, a gather's is a scatter-add, broadcasting's is a sum.
+ */
+import { allocate, checkDtype, type DType } from '../dtype.ts';
+import { record } from '../engine.ts';
+import { expand, narrowInto, narrow as narrowKernel, permute as permuteKernel } from '../kernels/strided.ts';
+import {
+  broadcastShapes,
+  checkShape,
+  fmt,
+  normalizeDim,
+  type Shape,
+  shapesEqual,
+  sizeOf,
+  stridesOf,
+} from '../shape.ts';
+import { Tensor } from '../tensor.ts';
+import { zeros } from './creation.ts';
+import { checkTensor, empty } from './helpers.ts';
+import { sum } from './reduce.ts';
+
+/** Integer indices: a plain array, an Int32Array, or a tensor holding whole numbers. */
+export type IndexLike = readonly number[] | Int32Array | Tensor;
+
+/** Reads and validates indices into a dimension of size `bound`. Negative indices are not accepted. */
+function toIndices(op: string, index: IndexLike, bound: number): Int32Array {
+  const values: ArrayLike<number> = index instanceof Tensor ? index.data : index;
+  const out = new Int32Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (!Number.isInteger(v) || v < 0 || v >= bound) {
+      throw new Error(
+        `${op}: index ${v} at position ${i} is out of range for a dimension of size ${bound} (expected an integer in [0, ${bound - 1}])`,
+      );
+    }
+    out[i] = v;
+  }
+  return out;
+}
+
+/** The same elements in a new shape (one entry may be −1, inferred). Shares storage with x. ∂: reshape back. */
+export function reshape(x: Tensor, shape: Shape): Tensor {
+  checkTensor('reshape', x);
+  const target = [...shape];
+  const free = target.indexOf(-1);
+  if (free !== -1) {
+    const known = sizeOf(target.filter((_, i) => i !== free));
+    if (target.indexOf(-1, free + 1) !== -1 || known === 0 || x.size % known !== 0) {
+      throw new Error(`reshape: cannot reshape ${fmt(x.shape)} (${x.size} elements) to ${fmt(shape)}`);
+    }
+    target[free] = x.size / known;
+  }
+  checkShape('reshape', target);
+  if (sizeOf(target) !== x.size) {
+    throw new Error(
+      `reshape: cannot reshape ${fmt(x.shape)} (${x.size} elements) to ${fmt(shape)} (${sizeOf(target)} elements)`,
+    );
+  }
+  if (shapesEqual(target, x.shape)) return x;
+  return record('reshape', [x], new Tensor(x.data, target), (g) => [reshape(g, x.shape)]);
+}
+
+/** Flattens dims startDim..endDim into one. */
+export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
+  checkTensor('flatten', x);
+  if (x.ndim === 0) return reshape(x, [1]);
+  const s = normalizeDim('flatten', startDim, x.ndim);
+  const e = normalizeDim('flatten', endDim, x.ndim);
+  if (s > e)
+    throw new Error(`flatten: startDim ${startDim} comes after endDim ${endDim} for shape ${fmt(x.shape)}`);
+  return reshape(x, [...x.shape.slice(0, s), sizeOf(x.shape.slice(s, e + 1)), ...x.shape.slice(e + 1)]);
+}
+
+/** Inserts a size-1 dimension at `dim`. */
+export function unsqueeze(x: Tensor, dim: number): Tensor {
+  checkTensor('unsqueeze', x);
+  const d = normalizeDim('unsqueeze', dim, x.ndim + 1);
+  return reshape(x, [...x.shape.slice(0, d), 1, ...x.shape.slice(d)]);
+}
+
+/** Removes size-1 dimensions: all of them, or only `dim` (a no-op if that dim is not 1, as PyTorch). */
+export function squeeze(x: Tensor, dim?: number): Tensor {
+  checkTensor('squeeze', x);
+  if (dim === undefined)
+    return reshape(
+      x,
+      x.shape.filter((n) => n !== 1),
+    );
+  const d = normalizeDim('squeeze', dim, x.ndim);
+  return x.shape[d] === 1
+    ? reshape(
+        x,
+        x.shape.filter((_, i) => i !== d),
+      )
+    : x;
+}
+
+/** Removes the given size-1 dims. */
+export function squeezeDims(x: Tensor, dims: readonly number[]): Tensor {
+  return reshape(
+    x,
+    x.shape.filter((_, d) => !dims.includes(d)),
+  );
+}
+
+/** Reorders dimensions: output dim i is input dim dims[i].  ∂: permute by the inverse. */
+export function permute(x: Tensor, dims: readonly number[]): Tensor {
+  checkTensor('permute', x);
+  const perm = dims.map((d) => normalizeDim('permute', d, x.ndim));
+  if (perm.length !== x.ndim || new Set(perm).size !== perm.length) {
+    throw new Error(`permute: [${dims}] is not a permutation of the ${x.ndim} dims of ${fmt(x.shape)}`);
+  }
+  if (perm.every((p, i) => p === i)) return x;
+  const y = empty(
+    perm.map((p) => x.shape[p]!),
+    x.dtype,
+  );
+  permuteKernel(x.data, x.shape, perm, y.data);
+  const inverse = new Array<number>(perm.length);
+  perm.forEach((p, i) => {
+    inverse[p] = i;
+  });
+  return record('permute', [x], y, (g) => [permute(g, inverse)]);
+}
+
+/** Swaps two dimensions. */
+export function transpose(x: Tensor, dim0: number, dim1: number): Tensor {
+  checkTensor('transpose', x);
+  const a = normalizeDim('transpose', dim0, x.ndim);
+  const b = normalizeDim('transpose', dim1, x.ndim);
+  const perm = x.shape.map((_, i) => i);
+  perm[a] = b;
+  perm[b] = a;
+  return permute(x, perm);
+}
+
+/** Repeats x along broadcast dimensions to `shape` (NumPy rules).  ∂: sum g back to x's shape. */
+export function broadcastTo(x: Tensor, shape: Shape): Tensor {
+  checkTensor('broadcastTo', x);
+  checkShape('broadcastTo', shape);
+  if (shapesEqual(x.shape, shape)) return x;
+  const target = broadcastShapes('broadcastTo', x.shape, shape);
+  if (!shapesEqual(target, shape))
+    throw new Error(`broadcastTo: cannot broadcast ${fmt(x.shape)} to ${fmt(shape)}`);
+  const y = empty(shape, x.dtype);
+  expand(x.data, x.shape, shape, y.data);
+  return record('broadcastTo', [x], y, (g) => [sumTo(g, x.shape)]);
+}
+
+/**
+ * Sums x down to `shape`, the inverse of broadcasting: leading dims are summed away and dims where `shape`
+ * has 1 are summed with keepdim. Composite (sum + reshape), so its gradient is broadcastTo.
+ */
+export function sumTo(x: Tensor, shape: Shape): Tensor {
+  if (shapesEqual(x.shape, shape)) return x;
+  const lead = x.ndim - shape.length;
+  const dims: number[] = [];
+  x.shape.forEach((n, d) => {
+    if (d < lead || (shape[d - lead] === 1 && n !== 1)) dims.push(d);
+  });
+  if (lead < 0 || shape.some((n, i) => n !== 1 && n !== x.shape[i + lead])) {
+    throw new Error(`sumTo: cannot sum ${fmt(x.shape)} down to ${fmt(shape)}`);
+  }
+  return reshape(sum(x, dims, true), shape);
+}
+
+/** Elements start … start+length−1 along `dim`.  ∂: g zero-padded back to x's extent. */
+export function narrow(x: Tensor, dim: number, start: number, length: number): Tensor {
+  checkTensor('narrow', x);
+  const d = normalizeDim('narrow', dim, x.ndim);
+  const n = x.shape[d]!;
+  if (
+    !Number.isInteger(start) ||
+    !Number.isInteger(length) ||
+    start < 0 ||
+    length < 0 ||
+    start + length > n
+  ) {
+    throw new Error(
+      `narrow: start ${start} and length ${length} exceed dim ${d} of size ${n} in shape ${fmt(x.shape)}`,
+    );
+  }
+  if (start === 0 && length === n) return x;
+  const y = empty(
+    x.shape.map((s, i) => (i === d ? length : s)),
+    x.dtype,
+  );
+  narrowKernel(x.data, x.shape, d, start, length, y.data);
+  return record('narrow', [x], y, (g) => [zeroPad(g, d, start, n - start - length)]);
+}
+
+/** Python-style slice x[start:end] along `dim`: negative indices count from the end, bounds are clamped. */
+export function slice(x: Tensor, dim: number, start = 0, end?: number): Tensor {
+  checkTensor('slice', x);
+  const d = normalizeDim('slice', dim, x.ndim);
+  const n = x.shape[d]!;
+  const resolve = (i: number) => Math.min(n, Math.max(0, i < 0 ? i + n : i));
+  const s = resolve(start);
+  const e = resolve(end ?? n);
+  return narrow(x, d, s, Math.max(0, e - s));
+}
+
+/** Adds `before` and `after` zeros along `dim`.  ∂: narrow g back to the original extent. */
+export function zeroPad(x: Tensor, dim: number, before: number, after: number): Tensor {
+  checkTensor('zeroPad', x);
+  const d = normalizeDim('zeroPad', dim, x.ndim);
+  if (!Number.isInteger(before) || !Number.isInteger(after) || before < 0 || after < 0) {
+    throw new Error(`zeroPad: padding must be integers >= 0, got before=${before}, after=${after}`);
+  }
+  if (before === 0 && after === 0) return x;
+  const n = x.shape[d]!;
+  const y = empty(
+    x.shape.map((s, i) => (i === d ? before + s + after : s)),
+    x.dtype,
+  );
+  narrowInto(x.data, y.shape, d, before, y.data);
+  return record('zeroPad', [x], y, (g) => [narrow(g, d, before, n)]);
+}
+
+/** Joins tensors along an existing `dim`.  ∂: each input gets its own slice of g. */
+export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
+  if (tensors.length === 0) throw new Error('cat: expected at least one tensor');
+  tensors.forEach((t, i) => checkTensor('cat', t, `tensor ${i}`));
+  const first = tensors[0]!;
+  const d = normalizeDim('cat', dim, first.ndim);
+  for (const t of tensors) {
+    const agrees = t.ndim === first.ndim && t.shape.every((n, i) => i === d || n === first.shape[i]);
+    if (!agrees || t.dtype !== first.dtype) {
+      throw new Error(
+        `cat: tensors must agree except in dim ${d}: got ${tensors.map((x) => `${fmt(x.shape)} ${x.dtype}`).join(', ')}`,
+      );
+    }
+  }
+  const total = tensors.reduce((n, t) => n + t.shape[d]!, 0);
+  const y = empty(
+    first.shape.map((n, i) => (i === d ? total : n)),
+    first.dtype,
+  );
+  const starts: number[] = [];
+  let at = 0;
+  for (const t of tensors) {
+    starts.push(at);
+    narrowInto(t.data, y.shape, d, at, y.data);
+    at += t.shape[d]!;
+  }
+  return record('cat', tensors, y, (g) =>
+    tensors.map((t, i) => (t.requiresGrad ? narrow(g, d, starts[i]!, t.shape[d]!) : null)),
+  );
+}
+
+/** Joins tensors of one shape along a new `dim`. */
+export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
+  if (tensors.length === 0) throw new Error('stack: expected at least one tensor');
+  const first = tensors[0]!;
+  for (const t of tensors) {
+    checkTensor('stack', t);
+    if (!shapesEqual(t.shape, first.shape)) {
+      throw new Error(
+        `stack: all tensors must have one shape, got ${tensors.map((x) => fmt(x.shape)).join(', ')}`,
+      );
+    }
+  }
+  const d = normalizeDim('stack', dim, first.ndim + 1);
+  return cat(
+    tensors.map((t) => unsqueeze(t, d)),
+    d,
+  );
+}
+
+/** Splits along `dim` into pieces of `splitSize` (the last may be smaller) or of the given sizes. */
+export function split(x: Tensor, splitSize: number | readonly number[], dim = 0): Tensor[] {
+  checkTensor('split', x);
+  const d = normalizeDim('split', dim, x.ndim);
+  const n = x.shape[d]!;
+  let sizes: number[];
+  if (typeof splitSize === 'number') {
+    if (!Number.isInteger(splitSize) || splitSize <= 0)
+      throw new Error(`split: splitSize must be a positive integer, got ${splitSize}`);
+    sizes = [];
+    for (let at = 0; at < n; at += splitSize) sizes.push(Math.min(splitSize, n - at));
+  } else {
+    sizes = [...splitSize];
+    if (sizes.reduce((a, b) => a + b, 0) !== n || sizes.some((s) => !Number.isInteger(s) || s < 0)) {
+      throw new Error(
+        `split: sizes [${sizes}] do not add up to ${n}, the size of dim ${d} of ${fmt(x.shape)}`,
+      );
+    }
+  }
+  let at = 0;
+  return sizes.map((s) => {
+    const piece = narrow(x, d, at, s);
+    at += s;
+    return piece;
+  });
+}
+
+/** Splits along `dim` into `chunks` near-equal pieces (PyTorch: size ⌈n / chunks⌉ each). */
+export function chunk(x: Tensor, chunks: number, dim = 0): Tensor[] {
+  checkTensor('chunk', x);
+  if (!Number.isInteger(chunks) || chunks <= 0)
+    throw new Error(`chunk: chunks must be a positive integer, got ${chunks}`);
+  const d = normalizeDim('chunk', dim, x.ndim);
+  return split(x, Math.max(1, Math.ceil(x.shape[d]! / chunks)), d);
+}
+
+/** Rows (slices along `dim`) picked by `index`, in order, repeats allowed.  ∂: indexAdd of g into zeros. */
+export function indexSelect(x: Tensor, dim: number, index: IndexLike): Tensor {
+  checkTensor('indexSelect', x);
+  const d = normalizeDim('indexSelect', dim, x.ndim);
+  const idx = toIndices('indexSelect', index, x.shape[d]!);
+  const inner = sizeOf(x.shape.slice(d + 1));
+  const outer = sizeOf(x.shape.slice(0, d));
+  const n = x.shape[d]!;
+  const y = empty(
+    x.shape.map((s, i) => (i === d ? idx.length : s)),
+    x.dtype,
+  );
+  const src = x.data;
+  const out = y.data;
+  for (let o = 0; o < outer; o++) {
+    for (let j = 0; j < idx.length; j++) {
+      const from = (o * n + idx[j]!) * inner;
+      const to = (o * idx.length + j) * inner;
+      for (let i = 0; i < inner; i++) out[to + i] = src[from + i]!;
+    }
+  }
+  return record('indexSelect', [x], y, (g) => [indexAdd(zeros(x.shape, { dtype: x.dtype }), d, idx, g)]);
+}
+
+/**
+ * x with src's slices added at `index` along `dim` (repeated indices accumulate).
+ * ∂/∂x = g, ∂/∂src = indexSelect(g, dim, index).
+ */
+export function indexAdd(x: Tensor, dim: number, index: IndexLike, src: Tensor): Tensor {
+  checkTensor('indexAdd', x);
+  checkTensor('indexAdd', src, 'src');
+  const d = normalizeDim('indexAdd', dim, x.ndim);
+  const idx = toIndices('indexAdd', index, x.shape[d]!);
+  const expected = x.shape.map((s, i) => (i === d ? idx.length : s));
+  if (!shapesEqual(src.shape, expected) || src.dtype !== x.dtype) {
+    throw new Error(
+      `indexAdd: src has shape ${fmt(src.shape)} (${src.dtype}), expected ${fmt(expected)} (${x.dtype})`,
+    );
+  }
+  const inner = sizeOf(x.shape.slice(d + 1));
+  const outer = sizeOf(x.shape.slice(0, d));
+  const n = x.shape[d]!;
+  const y = new Tensor(x.data.slice(), x.shape);
+  const out = y.data;
+  for (let o = 0; o < outer; o++) {
+    for (let j = 0; j < idx.length; j++) {
+      const to = (o * n + idx[j]!) * inner;
+      const from = (o * idx.length + j) * inner;
+      for (let i = 0; i < inner; i++) out[to + i]! += src.data[from + i]!;
+    }
+  }
+  return record('indexAdd', [x, src], y, (g) => [g, src.requiresGrad ? indexSelect(g, d, idx) : null]);
+}
+
+/** Checks gather/scatter index shape rules and returns (indices, the flat source offset of each). */
+function gatherOffsets(op: string, x: Tensor, d: number, index: Tensor): Int32Array {
+  checkTensor(op, index, 'index');
+  if (index.ndim !== x.ndim || index.shape.some((n, i) => i !== d && n > x.shape[i]!)) {
+    throw new Error(
+      `${op}: index of shape ${fmt(index.shape)} does not fit input ${fmt(x.shape)} along dim ${d} (same rank, no larger except in dim ${d})`,
+    );
+  }
+  const idx = toIndices(op, index, x.shape[d]!);
+  const xStrides = stridesOf(x.shape);
+  const iStrides = stridesOf(index.shape);
+  const offsets = new Int32Array(idx.length);
+  for (let flat = 0; flat < idx.length; flat++) {
+    let rem = flat;
+    let off = 0;
+    for (let k = 0; k < index.ndim; k++) {
+      const c = Math.floor(rem / iStrides[k]!);
+      rem -= c * iStrides[k]!;
+      off += (k === d ? idx[flat]! : c) * xStrides[k]!;
+    }
+    offsets[flat] = off;
+  }
+  return offsets;
+}
+
+/** out[…i…] = x[…index[…i…]…] along `dim` (PyTorch `gather`).  ∂: scatterAdd of g into zeros. */
+export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
+  checkTensor('gather', x);
+  const d = normalizeDim('gather', dim, x.ndim);
+  const offsets = gatherOffsets('gather', x, d, index);
+  const y = empty(index.shape, x.dtype);
+  for (let i = 0; i < offsets.length; i++) y.data[i] = x.data[offsets[i]!]!;
+  return record('gather', [x], y, (g) => [scatterAdd(zeros(x.shape, { dtype: x.dtype }), d, index, g)]);
+}
+
+/** x with src added at the positions `index` names along `dim`.  ∂/∂x = g, ∂/∂src = gather(g, dim, index). */
+export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): Tensor {
+  checkTensor('scatterAdd', x);
+  checkTensor('scatterAdd', src, 'src');
+  const d = normalizeDim('scatterAdd', dim, x.ndim);
+  if (!shapesEqual(src.shape, index.shape) || src.dtype !== x.dtype) {
+    throw new Error(
+      `scatterAdd: src has shape ${fmt(src.shape)} (${src.dtype}), expected the index shape ${fmt(index.shape)} (${x.dtype})`,
+    );
+  }
+  const offsets = gatherOffsets('scatterAdd', x, d, index);
+  const y = new Tensor(x.data.slice(), x.shape);
+  for (let i = 0; i < offsets.length; i++) y.data[offsets[i]!]! += src.data[i]!;
+  return record('scatterAdd', [x, src], y, (g) => [g, src.requiresGrad ? gather(g, d, index) : null]);
+}
+
+/** The same values, cut from the graph: no gradient flows through. Shares storage. */
+export function detach(x: Tensor): Tensor {
+  checkTensor('detach', x);
+  return new Tensor(x.data, x.shape);
+}
+
+/** A copy with its own storage.  ∂: identity. */
+export function clone(x: Tensor): Tensor {
+  checkTensor('clone', x);
+  return record('clone', [x], new Tensor(x.data.slice(), x.shape), (g) => [g]);
+}
+
+/** Converts to another dtype (a copy; the same tensor if the dtype already matches).  ∂: g cast back. */
+export function cast(x: Tensor, dtype: DType): Tensor {
+  checkTensor('cast', x);
+  checkDtype('cast', dtype);
+  if (x.dtype === dtype) return x;
+  const data = allocate(dtype, x.size);
+  data.set(x.data);
+  return record('cast', [x], new Tensor(data, x.shape), (g) => [cast(g, x.dtype)]);
+}
+
+/** Same shape? */
+export function sameShape(a: Tensor, b: Tensor): boolean {
+  return shapesEqual(a.shape, b.shape);
+}

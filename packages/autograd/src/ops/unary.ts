@@ -1,0 +1,119 @@
+/**
+ * Elementwise unary ops. Each is a kernel plus its VJP, written with differentiable ops so that
+ * gradients of gradients work; the derivative is in the comment beside it.
+ */
+import { record } from '../engine.ts';
+import * as k from '../kernels/elementwise.ts';
+import { fmt } from '../shape.ts';
+import type { Tensor } from '../tensor.ts';
+import { add, div, ge, gt, le, mul, sub } from './binary.ts';
+import { checkTensor, empty } from './helpers.ts';
+
+type Derivative = (g: Tensor, x: Tensor, y: Tensor) => Tensor;
+
+/** Applies `kernel`, recording `vjp(g, x, y)` as the gradient with respect to x (y is the output). */
+function unary(op: string, x: Tensor, kernel: k.UnaryKernel, vjp: Derivative): Tensor {
+  checkTensor(op, x);
+  const y = empty(x.shape, x.dtype);
+  kernel(x.data, y.data);
+  return record(op, [x], y, (g) => [vjp(g, x, y)]);
+}
+
+/** Throws when `x` has an element outside the op's domain (NaN inputs pass through untouched). */
+function checkDomain(op: string, x: Tensor, ok: (v: number) => boolean, domain: string): void {
+  const d = x.data;
+  for (let i = 0; i < d.length; i++) {
+    const v = d[i]!;
+    if (!ok(v) && v === v) {
+      throw new Error(
+        `${op}: input of shape ${fmt(x.shape)} has ${v} at flat index ${i}, outside the domain ${domain}`,
+      );
+    }
+  }
+}
+
+/** −x.  d/dx = −1 */
+export function neg(x: Tensor): Tensor {
+  return unary('neg', x, k.neg, (g) => neg(g));
+}
+
+/** eˣ.  d/dx = eˣ = y */
+export function exp(x: Tensor): Tensor {
+  return unary('exp', x, k.exp, (g, _x, y) => mul(g, y));
+}
+
+/** Natural log, domain x ≥ 0 (log 0 = −∞).  d/dx = 1/x */
+export function log(x: Tensor): Tensor {
+  checkTensor('log', x);
+  checkDomain('log', x, (v) => v >= 0, 'x >= 0');
+  return unary('log', x, k.log, (g, x) => div(g, x));
+}
+
+/** log(1 + x), accurate for small x, domain x ≥ −1.  d/dx = 1/(1 + x) */
+export function log1p(x: Tensor): Tensor {
+  checkTensor('log1p', x);
+  checkDomain('log1p', x, (v) => v >= -1, 'x >= -1');
+  return unary('log1p', x, k.log1p, (g, x) => div(g, add(x, 1)));
+}
+
+/** √x, domain x ≥ 0.  d/dx = 1/(2√x) */
+export function sqrt(x: Tensor): Tensor {
+  checkTensor('sqrt', x);
+  checkDomain('sqrt', x, (v) => v >= 0, 'x >= 0');
+  return unary('sqrt', x, k.sqrt, (g, _x, y) => div(g, mul(y, 2)));
+}
+
+/** |x|.  d/dx = sign(x), taken as 0 at x = 0 (as PyTorch). */
+export function abs(x: Tensor): Tensor {
+  return unary('abs', x, k.abs, (g, x) => mul(g, sign(x)));
+}
+
+/** sign(x) ∈ {−1, 0, 1}; piecewise constant, so not differentiable (no gradient flows). */
+export function sign(x: Tensor): Tensor {
+  checkTensor('sign', x);
+  const y = empty(x.shape, x.dtype);
+  k.sign(x.data, y.data);
+  return y;
+}
+
+/** tanh x.  d/dx = 1 − tanh²x = 1 − y² */
+export function tanh(x: Tensor): Tensor {
+  return unary('tanh', x, k.tanh, (g, _x, y) => mul(g, sub(1, mul(y, y))));
+}
+
+/** σ(x) = 1/(1 + e⁻ˣ).  d/dx = σ(x)(1 − σ(x)) = y(1 − y) */
+export function sigmoid(x: Tensor): Tensor {
+  return unary('sigmoid', x, k.sigmoid, (g, _x, y) => mul(g, mul(y, sub(1, y))));
+}
+
+/** max(x, 0).  d/dx = 1 for x > 0, else 0 (0 at the kink, as PyTorch). */
+export function relu(x: Tensor): Tensor {
+  return unary('relu', x, k.relu, (g, x) => mul(g, gt(x, 0)));
+}
+
+/** sin x.  d/dx = cos x */
+export function sin(x: Tensor): Tensor {
+  return unary('sin', x, k.sin, (g, x) => mul(g, cos(x)));
+}
+
+/** cos x.  d/dx = −sin x */
+export function cos(x: Tensor): Tensor {
+  return unary('cos', x, k.cos, (g, x) => neg(mul(g, sin(x))));
+}
+
+/** The error function.  d/dx = 2/√π · e^(−x²) */
+export function erf(x: Tensor): Tensor {
+  return unary('erf', x, k.erf, (g, x) => mul(g, mul(exp(neg(mul(x, x))), 2 / Math.sqrt(Math.PI))));
+}
+
+/** Clamps into [min, max] (either bound optional).  d/dx = 1 where min ≤ x ≤ max, else 0 (as PyTorch). */
+export function clamp(x: Tensor, min?: number, max?: number): Tensor {
+  checkTensor('clamp', x);
+  const lo = min ?? Number.NEGATIVE_INFINITY;
+  const hi = max ?? Number.POSITIVE_INFINITY;
+  if (Number.isNaN(lo) || Number.isNaN(hi) || lo > hi)
+    throw new Error(`clamp: invalid bounds min=${min}, max=${max}`);
+  const y = empty(x.shape, x.dtype);
+  k.clamp(x.data, lo, hi, y.data);
+  return record('clamp', [x], y, (g) => [mul(g, mul(ge(x, lo), le(x, hi)))]);
+}

@@ -1,0 +1,282 @@
+/**
+ * The Tensor: contiguous row-major storage, a shape, and its place in the autograd graph.
+ * Methods are thin delegates to the op functions (one implementation per op, in `ops/`).
+ */
+import { type DType, dtypeOf, type TypedArray } from './dtype.ts';
+import { type BackwardOptions, type GradHook, type Node, runBackward } from './engine.ts';
+import * as ops from './ops/index.ts';
+import { fmt, type Shape, sizeOf } from './shape.ts';
+
+/** A tensor or a plain number; numbers take the dtype of the tensor they meet. */
+export type TensorLike = Tensor | number;
+
+/** Nested arrays of numbers, as produced by `toArray()`. */
+export type NestedArray = number | NestedArray[];
+
+export class Tensor {
+  /** Contiguous row-major elements. */
+  readonly data: TypedArray;
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  /** Whether gradients flow to this tensor. Set on leaves you want gradients for. */
+  requiresGrad = false;
+  /** The accumulated gradient, written by `backward()` on leaves and on tensors that `retainGrad()`. */
+  grad: Tensor | null = null;
+  /** The op that produced this tensor (null for leaves). */
+  gradFn: Node | null = null;
+  /** Set by `retainGrad()`: a non-leaf that keeps its gradient in `.grad`. */
+  retainsGrad = false;
+  /** Gradient hooks, run in order when this tensor's gradient is computed. */
+  hooks: GradHook[] = [];
+
+  constructor(data: TypedArray, shape: Shape) {
+    if (data.length !== sizeOf(shape)) {
+      throw new Error(
+        `Tensor: ${data.length} elements do not fill shape ${fmt(shape)} (${sizeOf(shape)} needed)`,
+      );
+    }
+    this.data = data;
+    this.shape = Object.freeze([...shape]);
+    this.dtype = dtypeOf(data);
+  }
+
+  /** Number of dimensions. */
+  get ndim(): number {
+    return this.shape.length;
+  }
+  /** Number of elements. */
+  get size(): number {
+    return this.data.length;
+  }
+  /** True for tensors no op produced (parameters, inputs). */
+  get isLeaf(): boolean {
+    return this.gradFn === null;
+  }
+
+  /** Sets `requiresGrad` in place and returns this tensor (chainable, like PyTorch's `requires_grad_`). */
+  requiresGrad_(requires = true): this {
+    if (!this.isLeaf && !requires) {
+      throw new Error(
+        `requiresGrad_: cannot turn off requiresGrad on a non-leaf tensor of shape ${fmt(this.shape)}; use detach()`,
+      );
+    }
+    this.requiresGrad = requires;
+    return this;
+  }
+  /** The single value of a one-element tensor. */
+  item(): number {
+    if (this.data.length !== 1)
+      throw new Error(
+        `item: tensor of shape ${fmt(this.shape)} has ${this.data.length} elements, expected 1`,
+      );
+    return this.data[0]!;
+  }
+  /** The elements as nested arrays (a number for a scalar). */
+  toArray(): NestedArray {
+    const build = (dim: number, offset: number, stride: number): NestedArray => {
+      if (dim === this.shape.length) return this.data[offset]!;
+      const n = this.shape[dim]!;
+      const inner = stride / Math.max(n, 1);
+      return Array.from({ length: n }, (_, i) => build(dim + 1, offset + i * inner, inner));
+    };
+    return build(0, 0, this.data.length);
+  }
+  toString(): string {
+    return `Tensor(${JSON.stringify(this.toArray())}, shape=${fmt(this.shape)}, dtype=${this.dtype}${this.requiresGrad ? ', requiresGrad' : ''})`;
+  }
+
+  /**
+   * Backpropagates from this tensor, accumulating into the `.grad` of leaves. `grad` defaults to 1 and may
+   * be omitted only for one-element tensors.
+   */
+  backward(grad?: TensorLike, options: BackwardOptions = {}): void {
+    if (!this.requiresGrad) {
+      throw new Error(
+        `backward: tensor of shape ${fmt(this.shape)} does not require grad (no input it depends on has requiresGrad)`,
+      );
+    }
+    let seed: Tensor;
+    if (grad === undefined) {
+      if (this.size !== 1) {
+        throw new Error(
+          `backward: a gradient can be implied only for one-element outputs; pass one of shape ${fmt(this.shape)}`,
+        );
+      }
+      seed = ops.onesLike(this);
+    } else {
+      seed = typeof grad === 'number' ? ops.fullLike(this, grad) : grad;
+      if (!ops.sameShape(seed, this)) {
+        throw new Error(
+          `backward: gradient of shape ${fmt(seed.shape)} does not match output shape ${fmt(this.shape)}`,
+        );
+      }
+    }
+    runBackward([this], [seed], options);
+  }
+  /** Keeps this non-leaf tensor's gradient in `.grad` after backward. */
+  retainGrad(): this {
+    this.retainsGrad = true;
+    return this;
+  }
+  /** Registers a hook called with this tensor's gradient during backward; it may return a replacement. */
+  registerHook(hook: GradHook): { remove(): void } {
+    this.hooks = [...this.hooks, hook];
+    return {
+      remove: () => {
+        this.hooks = this.hooks.filter((h) => h !== hook);
+      },
+    };
+  }
+
+  detach(): Tensor {
+    return ops.detach(this);
+  }
+  clone(): Tensor {
+    return ops.clone(this);
+  }
+  to(dtype: DType): Tensor {
+    return ops.cast(this, dtype);
+  }
+
+  add(other: TensorLike): Tensor {
+    return ops.add(this, other);
+  }
+  sub(other: TensorLike): Tensor {
+    return ops.sub(this, other);
+  }
+  mul(other: TensorLike): Tensor {
+    return ops.mul(this, other);
+  }
+  div(other: TensorLike): Tensor {
+    return ops.div(this, other);
+  }
+  pow(exponent: TensorLike): Tensor {
+    return ops.pow(this, exponent);
+  }
+  maximum(other: TensorLike): Tensor {
+    return ops.maximum(this, other);
+  }
+  minimum(other: TensorLike): Tensor {
+    return ops.minimum(this, other);
+  }
+  gt(other: TensorLike): Tensor {
+    return ops.gt(this, other);
+  }
+  lt(other: TensorLike): Tensor {
+    return ops.lt(this, other);
+  }
+  ge(other: TensorLike): Tensor {
+    return ops.ge(this, other);
+  }
+  le(other: TensorLike): Tensor {
+    return ops.le(this, other);
+  }
+  eq(other: TensorLike): Tensor {
+    return ops.eq(this, other);
+  }
+  ne(other: TensorLike): Tensor {
+    return ops.ne(this, other);
+  }
+
+  neg(): Tensor {
+    return ops.neg(this);
+  }
+  exp(): Tensor {
+    return ops.exp(this);
+  }
+  log(): Tensor {
+    return ops.log(this);
+  }
+  sqrt(): Tensor {
+    return ops.sqrt(this);
+  }
+  abs(): Tensor {
+    return ops.abs(this);
+  }
+  tanh(): Tensor {
+    return ops.tanh(this);
+  }
+  sigmoid(): Tensor {
+    return ops.sigmoid(this);
+  }
+  relu(): Tensor {
+    return ops.relu(this);
+  }
+  clamp(min?: number, max?: number): Tensor {
+    return ops.clamp(this, min, max);
+  }
+
+  sum(dim?: number | number[], keepdim = false): Tensor {
+    return ops.sum(this, dim, keepdim);
+  }
+  mean(dim?: number | number[], keepdim = false): Tensor {
+    return ops.mean(this, dim, keepdim);
+  }
+  max(dim?: number | number[], keepdim = false): Tensor {
+    return ops.max(this, dim, keepdim);
+  }
+  min(dim?: number | number[], keepdim = false): Tensor {
+    return ops.min(this, dim, keepdim);
+  }
+  argmax(dim?: number, keepdim = false): Tensor {
+    return ops.argmax(this, dim, keepdim);
+  }
+  argmin(dim?: number, keepdim = false): Tensor {
+    return ops.argmin(this, dim, keepdim);
+  }
+  logsumexp(dim?: number | number[], keepdim = false): Tensor {
+    return ops.logsumexp(this, dim, keepdim);
+  }
+  var(dim?: number | number[], options: ops.VarOptions = {}): Tensor {
+    return ops.variance(this, dim, options);
+  }
+  softmax(dim: number): Tensor {
+    return ops.softmax(this, dim);
+  }
+  logSoftmax(dim: number): Tensor {
+    return ops.logSoftmax(this, dim);
+  }
+
+  reshape(...shape: number[] | [number[]]): Tensor {
+    return ops.reshape(this, shape.flat());
+  }
+  flatten(startDim = 0, endDim = -1): Tensor {
+    return ops.flatten(this, startDim, endDim);
+  }
+  transpose(dim0: number, dim1: number): Tensor {
+    return ops.transpose(this, dim0, dim1);
+  }
+  permute(...dims: number[] | [number[]]): Tensor {
+    return ops.permute(this, dims.flat());
+  }
+  squeeze(dim?: number): Tensor {
+    return ops.squeeze(this, dim);
+  }
+  unsqueeze(dim: number): Tensor {
+    return ops.unsqueeze(this, dim);
+  }
+  broadcastTo(shape: Shape): Tensor {
+    return ops.broadcastTo(this, shape);
+  }
+  narrow(dim: number, start: number, length: number): Tensor {
+    return ops.narrow(this, dim, start, length);
+  }
+  slice(dim: number, start?: number, end?: number): Tensor {
+    return ops.slice(this, dim, start, end);
+  }
+  split(splitSize: number | number[], dim = 0): Tensor[] {
+    return ops.split(this, splitSize, dim);
+  }
+  chunk(chunks: number, dim = 0): Tensor[] {
+    return ops.chunk(this, chunks, dim);
+  }
+  indexSelect(dim: number, index: ops.IndexLike): Tensor {
+    return ops.indexSelect(this, dim, index);
+  }
+  gather(dim: number, index: Tensor): Tensor {
+    return ops.gather(this, dim, index);
+  }
+  matmul(other: Tensor): Tensor {
+    return ops.matmul(this, other);
+  }
+}

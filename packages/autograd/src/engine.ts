@@ -13,7 +13,7 @@ import type { Tensor } from './tensor.ts';
 export type Vjp = (grad: Tensor) => ReadonlyArray<Tensor | null | undefined>;
 
 /** A hook sees a tensor's gradient during backward and may replace it by returning a new one. */
-export type GradHook = (grad: Tensor) => Tensor | undefined | void;
+export type GradHook = (grad: Tensor) => Tensor | undefined;
 
 /** One recorded application of an op: what it read and how to send gradients back to those inputs. */
 export class Node {

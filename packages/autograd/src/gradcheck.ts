@@ -143,7 +143,9 @@ function fastCheck(
     try {
       return evaluate(fn, inputs);
     } finally {
-      checked.forEach((x, k) => x.data.set(saved[k]!));
+      checked.forEach((x, k) => {
+        x.data.set(saved[k]!);
+      });
     }
   };
   const plus = shifted(1);

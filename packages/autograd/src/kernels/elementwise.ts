@@ -50,8 +50,7 @@ export const sigmoid: UnaryKernel = (x, out) => {
 };
 export const relu: UnaryKernel = (x, out) => {
   for (let i = 0; i < x.length; i++) {
-    const v = x[i]!;
-    out[i] = v > 0 ? v : 0;
+    out[i] = Math.max(x[i]!, 0); // NaN stays NaN, as in PyTorch
   }
 };
 /** erf by Abramowitz–Stegun 7.1.26 is too coarse for float64 checks; this uses a series / continued fraction. */
@@ -99,8 +98,7 @@ export function erfScalar(x: number): number {
 
 export function clamp(x: TypedArray, lo: number, hi: number, out: TypedArray): void {
   for (let i = 0; i < x.length; i++) {
-    const v = x[i]!;
-    out[i] = v < lo ? lo : v > hi ? hi : v;
+    out[i] = Math.min(Math.max(x[i]!, lo), hi);
   }
 }
 
@@ -120,18 +118,10 @@ export const pow: BinaryKernel = (a, b, out) => {
   for (let i = 0; i < out.length; i++) out[i] = a[i]! ** b[i]!;
 };
 export const maximum: BinaryKernel = (a, b, out) => {
-  for (let i = 0; i < out.length; i++) {
-    const x = a[i]!;
-    const y = b[i]!;
-    out[i] = x !== x || y !== y ? Number.NaN : x > y ? x : y;
-  }
+  for (let i = 0; i < out.length; i++) out[i] = Math.max(a[i]!, b[i]!); // NaN propagates
 };
 export const minimum: BinaryKernel = (a, b, out) => {
-  for (let i = 0; i < out.length; i++) {
-    const x = a[i]!;
-    const y = b[i]!;
-    out[i] = x !== x || y !== y ? Number.NaN : x < y ? x : y;
-  }
+  for (let i = 0; i < out.length; i++) out[i] = Math.min(a[i]!, b[i]!); // NaN propagates
 };
 export const gt: BinaryKernel = (a, b, out) => {
   for (let i = 0; i < out.length; i++) out[i] = a[i]! > b[i]! ? 1 : 0;

@@ -32,7 +32,7 @@ export function reduceAxis(
           const v = x[row + i]!;
           const cur = out[dst + i]!;
           // NaN wins, as in PyTorch: a NaN anywhere makes the max NaN.
-          if (v !== v || (isMax ? v > cur : v < cur)) out[dst + i] = v;
+          if (Number.isNaN(v) || (isMax ? v > cur : v < cur)) out[dst + i] = v;
         }
       }
     }
@@ -53,9 +53,9 @@ export function argAxis(
     for (let i = 0; i < inner; i++) {
       let best = x[base + i]!;
       let at = 0;
-      for (let k = 1; k < n && best === best; k++) {
+      for (let k = 1; k < n && !Number.isNaN(best); k++) {
         const v = x[base + k * inner + i]!;
-        if (v !== v || (isMax ? v > best : v < best)) {
+        if (Number.isNaN(v) || (isMax ? v > best : v < best)) {
           best = v;
           at = k;
         }

@@ -222,7 +222,9 @@ export function zeroPad(x: Tensor, dim: number, before: number, after: number): 
 /** Joins tensors along an existing `dim`.  ∂: each input gets its own slice of g. */
 export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   if (tensors.length === 0) throw new Error('cat: expected at least one tensor');
-  tensors.forEach((t, i) => checkTensor('cat', t, `tensor ${i}`));
+  tensors.forEach((t, i) => {
+    checkTensor('cat', t, `tensor ${i}`);
+  });
   const first = tensors[0]!;
   const d = normalizeDim('cat', dim, first.ndim);
   for (const t of tensors) {

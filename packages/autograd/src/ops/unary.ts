@@ -24,7 +24,7 @@ function checkDomain(op: string, x: Tensor, ok: (v: number) => boolean, domain: 
   const d = x.data;
   for (let i = 0; i < d.length; i++) {
     const v = d[i]!;
-    if (!ok(v) && v === v) {
+    if (!ok(v) && !Number.isNaN(v)) {
       throw new Error(
         `${op}: input of shape ${fmt(x.shape)} has ${v} at flat index ${i}, outside the domain ${domain}`,
       );

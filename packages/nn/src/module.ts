@@ -1,0 +1,177 @@
+/**
+ * `Module`, the base of every layer: parameters and submodules are found by walking the object's own
+ * fields in definition order (no manual registration), and named with PyTorch's dotted paths
+ * (`encoder.0.weight`), so state dicts line up key for key with PyTorch's.
+ */
+import { cast, type DType, noGrad, Tensor } from '@tensorloom/autograd';
+
+/** A tensor that is a learnable parameter of a module: a leaf with `requiresGrad` set. */
+export class Parameter extends Tensor {
+  constructor(value: Tensor, requiresGrad = true) {
+    super(value.data, value.shape);
+    this.requiresGrad = requiresGrad;
+  }
+}
+
+/** What `loadStateDict` did not match; with `strict` (the default) any entry here is an error instead. */
+export interface LoadResult {
+  missingKeys: string[];
+  unexpectedKeys: string[];
+}
+
+const BUFFERS = Symbol('buffers');
+
+export abstract class Module {
+  /** Training mode (dropout active). Toggle with `train()` / `eval()`. */
+  training = true;
+  private [BUFFERS] = new Set<string>();
+
+  /** Marks field `name` (holding a tensor or null) as a buffer: saved in the state dict, not trained. */
+  protected registerBuffer(name: string, value: Tensor | null): void {
+    (this as unknown as Record<string, unknown>)[name] = value;
+    this[BUFFERS].add(name);
+  }
+
+  /** Direct submodules with their field names, in definition order. */
+  *namedChildren(): Generator<[string, Module]> {
+    for (const [key, value] of Object.entries(this)) {
+      if (value instanceof Module) yield [key, value];
+    }
+  }
+  *children(): Generator<Module> {
+    for (const [, m] of this.namedChildren()) yield m;
+  }
+  /** This module and every descendant, depth first, with dotted names ('' for this one). */
+  *namedModules(prefix = ''): Generator<[string, Module]> {
+    yield [prefix, this];
+    for (const [key, child] of this.namedChildren())
+      yield* child.namedModules(prefix ? `${prefix}.${key}` : key);
+  }
+  *modules(): Generator<Module> {
+    for (const [, m] of this.namedModules()) yield m;
+  }
+
+  /** Own parameters (fields holding a `Parameter`) with their field names. */
+  private *ownParameters(): Generator<[string, Parameter]> {
+    for (const [key, value] of Object.entries(this)) {
+      if (value instanceof Parameter) yield [key, value];
+    }
+  }
+  /** Every parameter with its dotted name, each tensor once. */
+  *namedParameters(prefix = '', recurse = true): Generator<[string, Parameter]> {
+    const seen = new Set<Tensor>();
+    const modules: Iterable<[string, Module]> = recurse ? this.namedModules(prefix) : [[prefix, this]];
+    for (const [path, m] of modules) {
+      for (const [key, p] of m.ownParameters()) {
+        if (seen.has(p)) continue;
+        seen.add(p);
+        yield [path ? `${path}.${key}` : key, p];
+      }
+    }
+  }
+  /** Every parameter, each once (pass to an optimizer). */
+  parameters(recurse = true): Parameter[] {
+    return Array.from(this.namedParameters('', recurse), ([, p]) => p);
+  }
+  /** Registered buffers (e.g. running statistics) with dotted names. */
+  *namedBuffers(prefix = ''): Generator<[string, Tensor]> {
+    for (const [path, m] of this.namedModules(prefix)) {
+      for (const key of m[BUFFERS]) {
+        const value = (m as unknown as Record<string, unknown>)[key];
+        if (value instanceof Tensor) yield [path ? `${path}.${key}` : key, value];
+      }
+    }
+  }
+
+  /** Sets training mode here and in every submodule. */
+  train(mode = true): this {
+    for (const m of this.modules()) m.training = mode;
+    return this;
+  }
+  /** Evaluation mode: `train(false)`. */
+  eval(): this {
+    return this.train(false);
+  }
+  /** Clears every parameter's gradient (sets it to null). */
+  zeroGrad(): void {
+    for (const p of this.parameters()) p.grad = null;
+  }
+  /** Calls fn on this module and every descendant. */
+  apply(fn: (module: Module) => void): this {
+    for (const m of this.modules()) fn(m);
+    return this;
+  }
+
+  /** Parameters and buffers by PyTorch key name. The tensors share storage with the module. */
+  stateDict(): Record<string, Tensor> {
+    const out: Record<string, Tensor> = Object.create(null);
+    for (const [name, p] of this.namedParameters()) out[name] = p.detach();
+    for (const [name, b] of this.namedBuffers()) out[name] = b.detach();
+    return out;
+  }
+
+  /**
+   * Copies values from `stateDict` into this module's parameters and buffers in place (so optimizers keep
+   * their references), converting dtype if needed. With `strict` (default), missing or unexpected keys are
+   * an error; a shape mismatch is always an error. Nothing is written unless every check passes.
+   */
+  loadStateDict(stateDict: Readonly<Record<string, Tensor>>, options: { strict?: boolean } = {}): LoadResult {
+    const { strict = true } = options;
+    const own = new Map<string, Tensor>([...this.namedParameters(), ...this.namedBuffers()]);
+    const keys = Object.keys(stateDict);
+    const missingKeys = [...own.keys()].filter((k) => !Object.hasOwn(stateDict, k));
+    const unexpectedKeys = keys.filter((k) => !own.has(k));
+    const problems: string[] = [];
+    for (const key of keys) {
+      const target = own.get(key);
+      const value = stateDict[key];
+      if (!target) continue;
+      if (!(value instanceof Tensor)) problems.push(`${key}: expected a Tensor, got ${typeof value}`);
+      else if (value.shape.join() !== target.shape.join()) {
+        problems.push(`${key}: shape [${value.shape}] in the state dict, [${target.shape}] in the module`);
+      }
+    }
+    if (strict && missingKeys.length > 0) problems.push(`missing keys: ${missingKeys.join(', ')}`);
+    if (strict && unexpectedKeys.length > 0) problems.push(`unexpected keys: ${unexpectedKeys.join(', ')}`);
+    if (problems.length > 0)
+      throw new Error(`loadStateDict (${this.constructor.name}): ${problems.join('; ')}`);
+    noGrad(() => {
+      for (const key of keys) {
+        const target = own.get(key);
+        if (target) target.data.set(stateDict[key]!.data);
+      }
+    });
+    return { missingKeys, unexpectedKeys };
+  }
+
+  /** Converts every parameter and buffer to `dtype` (parameters are replaced: create optimizers after this). */
+  to(dtype: DType): this {
+    for (const m of this.modules()) {
+      const fields = m as unknown as Record<string, unknown>;
+      for (const [key, value] of Object.entries(m)) {
+        if (value instanceof Parameter && value.dtype !== dtype) {
+          fields[key] = new Parameter(
+            noGrad(() => cast(value, dtype)),
+            value.requiresGrad,
+          );
+        } else if (value instanceof Tensor && m[BUFFERS].has(key) && value.dtype !== dtype) {
+          fields[key] = noGrad(() => cast(value, dtype));
+        }
+      }
+    }
+    return this;
+  }
+  /** `to('float64')`. */
+  double(): this {
+    return this.to('float64');
+  }
+  /** `to('float32')`. */
+  float(): this {
+    return this.to('float32');
+  }
+
+  /** Total number of parameter elements. */
+  numParameters(): number {
+    return this.parameters().reduce((n, p) => n + p.size, 0);
+  }
+}

@@ -65,12 +65,13 @@ export function div(a: TensorLike, b: TensorLike): Tensor {
 }
 
 /**
- * aᵇ.  ∂/∂a = b·aᵇ⁻¹, ∂/∂b = aᵇ·ln a. The exponent's gradient is taken as 0 where a ≤ 0 (ln a is
- * undefined there; PyTorch gives 0 at a = 0 and NaN for a < 0).
+ * aᵇ.  ∂/∂a = b·aᵇ⁻¹ (0 where b = 0: a⁰ is constant, and 0·0⁻¹ would be NaN at a = 0; as PyTorch),
+ * ∂/∂b = aᵇ·ln a. The exponent's gradient is taken as 0 where a ≤ 0 (ln a is undefined there; PyTorch
+ * gives 0 at a = 0 and NaN for a < 0).
  */
 export function pow(a: TensorLike, b: TensorLike): Tensor {
   return binary('pow', a, b, k.pow, (g, a, b, y) => [
-    a.requiresGrad ? mul(g, mul(b, pow(a, sub(b, 1)))) : null,
+    a.requiresGrad ? mul(g, where(eq(b, 0), 0, mul(b, pow(a, sub(b, 1))))) : null,
     b.requiresGrad ? mul(g, mul(y, log(where(gt(a, 0), a, 1)))) : null,
   ]);
 }

@@ -77,6 +77,8 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     throw new Error(
       `matmul: cannot multiply ${fmt(a.shape)} by ${fmt(b.shape)} (inner dimensions ${ka} != ${kb})`,
     );
+  // 1-d·1-d is the dot product: [1,k]·[k,1] → [1,1] → [] (squeezing one dim at a time would fail on [1]).
+  if (a.ndim === 1 && b.ndim === 1) return reshape(gemm(unsqueeze(a, 0), unsqueeze(b, 1)), []);
   if (a.ndim === 1) return squeeze(matmul(unsqueeze(a, 0), b), -2);
   if (b.ndim === 1) return squeeze(matmul(a, unsqueeze(b, 1)), -1);
   if (a.ndim === 2 && b.ndim === 2) return gemm(a, b);

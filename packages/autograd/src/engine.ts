@@ -143,7 +143,9 @@ export function runBackward(
       if (wanted) {
         if (wanted.has(t)) wanted.set(t, g);
       } else if (!node || t.retainsGrad) {
-        const stored = createGraph ? g : g.detach();
+        // A gradient may share storage with another (add hands the same g to both inputs) or with the
+        // caller's seed; .grad gets storage of its own so that in-place updates of it stay local.
+        const stored = createGraph ? g : g.clone().detach();
         t.grad = t.grad ? (createGraph ? t.grad.add(stored) : noGrad(() => t.grad!.add(stored))) : stored;
       }
       if (!node) continue;

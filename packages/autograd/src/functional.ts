@@ -31,13 +31,31 @@ function differentiate(
   if (!(value instanceof Tensor)) throw new Error(`${op}: the function must return a Tensor`);
   const seed = cotangent ? cotangent(value) : scalarSeed(op, value);
   const targets = wrt.map((i) => inputs[i]!);
+  // A tracked tensor can also reach f through its closure or a non-differentiated argument (as in
+  // grad(b => sum(grad(x => sum(pow(x, b)))(a)))): the gradients depend on it, so they are recorded too.
+  const connected = nested || (isGradEnabled() && reachesTrackedLeaf(value, new Set(targets)));
   const grads = value.requiresGrad
-    ? runBackward([value], [seed], { inputs: targets, createGraph: nested })
+    ? runBackward([value], [seed], { inputs: targets, createGraph: connected })
     : targets.map(() => null);
   return {
-    value: nested ? value : detach(value),
+    value: connected ? value : detach(value),
     grads: grads.map((g, k) => g ?? zerosLike(targets[k]!)),
   };
+}
+
+/** Whether the graph of `value` reaches a leaf that requires grad other than `own` (iterative walk). */
+function reachesTrackedLeaf(value: Tensor, own: ReadonlySet<Tensor>): boolean {
+  const seen = new Set<Tensor>();
+  const stack = [value];
+  while (stack.length > 0) {
+    const t = stack.pop()!;
+    if (seen.has(t) || !t.requiresGrad) continue;
+    seen.add(t);
+    if (!t.gradFn) {
+      if (!own.has(t)) return true;
+    } else stack.push(...t.gradFn.inputs);
+  }
+  return false;
 }
 
 function scalarSeed(op: string, value: Tensor): Tensor {

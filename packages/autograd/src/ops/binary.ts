@@ -10,7 +10,7 @@ import type { Tensor, TensorLike } from '../tensor.ts';
 import { zerosLike } from './creation.ts';
 import { coerce, dataAt, empty } from './helpers.ts';
 import { sumTo } from './movement.ts';
-import { log } from './unary.ts';
+import { abs, log } from './unary.ts';
 
 type Rule = (g: Tensor, a: Tensor, b: Tensor, y: Tensor) => [Tensor | null, Tensor | null];
 
@@ -65,15 +65,28 @@ export function div(a: TensorLike, b: TensorLike): Tensor {
 }
 
 /**
- * aᵇ.  ∂/∂a = b·aᵇ⁻¹ (0 where b = 0: a⁰ is constant, and 0·0⁻¹ would be NaN at a = 0; as PyTorch),
+ * aᵇ.  ∂/∂a = b·aᵇ⁻¹, which is 0 at b = 0 (a⁰ is constant; as PyTorch). See `powBaseDerivative` for
+ * the entries where that product would be 0·∞.
  * ∂/∂b = aᵇ·ln a. The exponent's gradient is taken as 0 where a ≤ 0 (ln a is undefined there; PyTorch
  * gives 0 at a = 0 and NaN for a < 0).
  */
 export function pow(a: TensorLike, b: TensorLike): Tensor {
   return binary('pow', a, b, k.pow, (g, a, b, y) => [
-    a.requiresGrad ? mul(g, where(eq(b, 0), 0, mul(b, pow(a, sub(b, 1))))) : null,
+    a.requiresGrad ? mul(g, powBaseDerivative(a, b)) : null,
     b.requiresGrad ? mul(g, mul(y, log(where(gt(a, 0), a, 1)))) : null,
   ]);
+}
+
+/**
+ * b·aᵇ⁻¹. At b = 0 it is 0, but where a⁻¹ overflows (a = 0, or subnormal) the product is 0·∞ = NaN: those
+ * entries alone are masked to 0 (elsewhere the product keeps its derivative ∂/∂b = aᵇ⁻¹, needed for second
+ * order), and they read a = 1 inside, so the unused branch stays finite and its zero gradient does not turn
+ * into 0·∞ in second derivatives.
+ */
+function powBaseDerivative(a: Tensor, b: Tensor): Tensor {
+  const overflow = eq(abs(pow(a.detach(), sub(b.detach(), 1))), Number.POSITIVE_INFINITY);
+  const masked = mul(eq(b, 0), overflow);
+  return where(masked, 0, mul(b, pow(where(masked, 1, a), sub(b, 1))));
 }
 
 /**

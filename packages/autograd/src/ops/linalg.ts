@@ -67,6 +67,7 @@ export function gemm(a: Tensor, b: Tensor, options: GemmOptions = {}): Tensor {
 export function matmul(a: Tensor, b: Tensor): Tensor {
   checkTensor('matmul', a);
   checkTensor('matmul', b);
+  coerce('matmul', a, b); // mixed dtypes are reported as matmul's, not as the gemm inside it
   if (a.ndim === 0 || b.ndim === 0)
     throw new Error(
       `matmul: both arguments need at least 1 dimension, got ${fmt(a.shape)} and ${fmt(b.shape)}`,
@@ -95,6 +96,8 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
   checkTensor('linear', x);
   checkTensor('linear', weight, 'weight');
+  if (bias) coerce('linear', x, weight, bias);
+  else coerce('linear', x, weight);
   if (weight.ndim !== 2 || x.ndim === 0 || x.shape[x.ndim - 1] !== weight.shape[1]) {
     throw new Error(
       `linear: input ${fmt(x.shape)} does not match weight ${fmt(weight.shape)} (expected input [..., ${weight.shape[1]}])`,

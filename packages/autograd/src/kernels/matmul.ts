@@ -2,11 +2,48 @@
  * C = op(A)·op(B) for row-major matrices, where op transposes when its flag is set. The flags let the
  * backward pass (which needs Aᵀ and Bᵀ) read operands in place instead of materialising transposes.
  * A is [M,K] (or [K,M] when transA), B is [K,N] (or [N,K] when transB), C is [M,N].
- * Loop orders keep the innermost loop on contiguous memory for each case.
+ * float32 products big enough to repay copying the operands go to the WebAssembly SIMD kernel
+ * (kernels/wasm); everything else, and everything when that backend is off or unavailable, runs `matmulJs`,
+ * which is also the reference the wasm kernel is tested against.
  */
 import type { TypedArray } from '../dtype.ts';
+import { wasmGemm } from './wasm/gemm.ts';
 
+/**
+ * Smallest M·N·K sent to wasm. Below it the fixed cost of a call (three subarray views and copies, the
+ * packing set-up: about half a microsecond) is comparable to what the JavaScript loops take; measured
+ * crossover near 4×4×4.
+ */
+export const WASM_MIN_WORK = 512;
+
+/** C = op(A)·op(B) (see the file comment), dispatching float32 work to WebAssembly when it pays. */
 export function matmul(
+  a: TypedArray,
+  aOffset: number,
+  b: TypedArray,
+  bOffset: number,
+  c: TypedArray,
+  cOffset: number,
+  m: number,
+  n: number,
+  k: number,
+  transA: boolean,
+  transB: boolean,
+): void {
+  if (
+    m * n * k >= WASM_MIN_WORK &&
+    c instanceof Float32Array &&
+    a instanceof Float32Array &&
+    b instanceof Float32Array &&
+    wasmGemm(a, aOffset, b, bOffset, c, cOffset, m, n, k, transA, transB)
+  ) {
+    return;
+  }
+  matmulJs(a, aOffset, b, bOffset, c, cOffset, m, n, k, transA, transB);
+}
+
+/** The plain JavaScript kernel: loop orders keep the innermost loop on contiguous memory for each case. */
+export function matmulJs(
   a: TypedArray,
   aOffset: number,
   b: TypedArray,

@@ -146,3 +146,32 @@ export const ne: BinaryKernel = (a, b, out) => {
 export function where(cond: TypedArray, a: TypedArray, b: TypedArray, out: TypedArray): void {
   for (let i = 0; i < out.length; i++) out[i] = cond[i] !== 0 ? a[i]! : b[i]!;
 }
+
+/**
+ * First-order VJP kernels of the unary ops, out = g ⊙ f'(x), fused into one pass. The ops use them when
+ * backward is not being recorded; when it is, the composed (differentiable) rule runs instead.
+ */
+export type UnaryVjpKernel = (g: TypedArray, x: TypedArray, y: TypedArray, out: TypedArray) => void;
+
+/** g ⊙ y(1 − y), y = σ(x). */
+export const sigmoidVjp: UnaryVjpKernel = (g, _x, y, out) => {
+  for (let i = 0; i < out.length; i++) {
+    const s = y[i]!;
+    out[i] = g[i]! * s * (1 - s);
+  }
+};
+/** g ⊙ (1 − y²), y = tanh x. */
+export const tanhVjp: UnaryVjpKernel = (g, _x, y, out) => {
+  for (let i = 0; i < out.length; i++) {
+    const t = y[i]!;
+    out[i] = g[i]! * (1 - t * t);
+  }
+};
+/** g ⊙ [x > 0]. */
+export const reluVjp: UnaryVjpKernel = (g, x, _y, out) => {
+  for (let i = 0; i < out.length; i++) out[i] = x[i]! > 0 ? g[i]! : 0;
+};
+/** g ⊙ y, y = eˣ. */
+export const expVjp: UnaryVjpKernel = (g, _x, y, out) => {
+  for (let i = 0; i < out.length; i++) out[i] = g[i]! * y[i]!;
+};

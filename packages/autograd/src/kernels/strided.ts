@@ -24,7 +24,8 @@ export function stridedCopy(
   const index = new Array<number>(rank).fill(0);
   let src = offset;
   for (let o = 0; o < out.length; o += inner) {
-    if (innerStride === 1) for (let j = 0; j < inner; j++) out[o + j] = x[src + j]!;
+    if (innerStride === 1) out.set(x.subarray(src, src + inner), o);
+    else if (innerStride === 0) out.fill(x[src]!, o, o + inner);
     else for (let j = 0; j < inner; j++) out[o + j] = x[src + j * innerStride]!;
     // Odometer step over the outer dimensions.
     for (let d = rank - 2; d >= 0; d--) {
@@ -39,6 +40,18 @@ export function stridedCopy(
 /** Reads `x` (shape `shape`) broadcast to `outShape`. Assumes the shapes are broadcast-compatible. */
 export function expand(x: TypedArray, shape: Shape, outShape: Shape, out: TypedArray): void {
   const lead = outShape.length - shape.length;
+  // The common cases are a scalar, and a block repeated along leading dims (a bias row): native fill/set.
+  if (out.length === 0) return;
+  if (x.length === 1) {
+    out.fill(x[0]!);
+    return;
+  }
+  let firstKept = shape.length;
+  while (firstKept > 0 && shape[firstKept - 1] === outShape[lead + firstKept - 1]) firstKept--;
+  if (shape.slice(0, firstKept).every((n) => n === 1)) {
+    for (let o = 0; o < out.length; o += x.length) out.set(x, o);
+    return;
+  }
   const own = stridesOf(shape);
   const strides = outShape.map((_, d) => {
     const s = d - lead;

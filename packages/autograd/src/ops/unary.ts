@@ -2,7 +2,7 @@
  * Elementwise unary ops. Each is a kernel plus its VJP, written with differentiable ops so that
  * gradients of gradients work; the derivative is in the comment beside it.
  */
-import { record } from '../engine.ts';
+import { isGradEnabled, record } from '../engine.ts';
 import * as k from '../kernels/elementwise.ts';
 import { fmt } from '../shape.ts';
 import type { Tensor } from '../tensor.ts';
@@ -11,12 +11,27 @@ import { checkTensor, empty } from './helpers.ts';
 
 type Derivative = (g: Tensor, x: Tensor, y: Tensor) => Tensor;
 
-/** Applies `kernel`, recording `vjp(g, x, y)` as the gradient with respect to x (y is the output). */
-function unary(op: string, x: Tensor, kernel: k.UnaryKernel, vjp: Derivative): Tensor {
+/**
+ * Applies `kernel`, recording `vjp(g, x, y)` as the gradient with respect to x (y is the output).
+ * With `fused`, a plain (unrecorded) backward computes the same gradient in one kernel pass; the composed
+ * `vjp` still serves recorded backward passes, so higher-order gradients are unaffected.
+ */
+function unary(
+  op: string,
+  x: Tensor,
+  kernel: k.UnaryKernel,
+  vjp: Derivative,
+  fused?: k.UnaryVjpKernel,
+): Tensor {
   checkTensor(op, x);
   const y = empty(x.shape, x.dtype);
   kernel(x.data, y.data);
-  return record(op, [x], y, (g) => [vjp(g, x, y)]);
+  return record(op, [x], y, (g) => {
+    if (!fused || isGradEnabled() || g.dtype !== x.dtype) return [vjp(g, x, y)];
+    const gx = empty(x.shape, x.dtype);
+    fused(g.data, x.data, y.data, gx.data);
+    return [gx];
+  });
 }
 
 /** Throws when `x` has an element outside the op's domain (NaN inputs pass through untouched). */
@@ -39,7 +54,7 @@ export function neg(x: Tensor): Tensor {
 
 /** eˣ.  d/dx = eˣ = y */
 export function exp(x: Tensor): Tensor {
-  return unary('exp', x, k.exp, (g, _x, y) => mul(g, y));
+  return unary('exp', x, k.exp, (g, _x, y) => mul(g, y), k.expVjp);
 }
 
 /** Natural log, domain x ≥ 0 (log 0 = −∞).  d/dx = 1/x */
@@ -78,17 +93,17 @@ export function sign(x: Tensor): Tensor {
 
 /** tanh x.  d/dx = 1 − tanh²x = 1 − y² */
 export function tanh(x: Tensor): Tensor {
-  return unary('tanh', x, k.tanh, (g, _x, y) => mul(g, sub(1, mul(y, y))));
+  return unary('tanh', x, k.tanh, (g, _x, y) => mul(g, sub(1, mul(y, y))), k.tanhVjp);
 }
 
 /** σ(x) = 1/(1 + e⁻ˣ).  d/dx = σ(x)(1 − σ(x)) = y(1 − y) */
 export function sigmoid(x: Tensor): Tensor {
-  return unary('sigmoid', x, k.sigmoid, (g, _x, y) => mul(g, mul(y, sub(1, y))));
+  return unary('sigmoid', x, k.sigmoid, (g, _x, y) => mul(g, mul(y, sub(1, y))), k.sigmoidVjp);
 }
 
 /** max(x, 0).  d/dx = 1 for x > 0, else 0 (0 at the kink, as PyTorch). */
 export function relu(x: Tensor): Tensor {
-  return unary('relu', x, k.relu, (g, x) => mul(g, gt(x, 0)));
+  return unary('relu', x, k.relu, (g, x) => mul(g, gt(x, 0)), k.reluVjp);
 }
 
 /** sin x.  d/dx = cos x */

@@ -1,0 +1,311 @@
+/**
+ * Section "lstm": one LSTM training step (batch 32, 50 steps, input 64, hidden 128, one layer, a linear head
+ * on the last step's output, MSE, Adam) and the forward pass alone, TensorLoom's composed `LSTM` beside
+ * `tf.layers.lstm` + `tf.layers.dense` trained with `model.trainOnBatch`. Both systems start from the same
+ * weights, so the loss before and after one step is checked across them.
+ */
+import { manualSeed, narrow, noGrad, reshape, type Tensor, tensor } from '@tensorloom/autograd';
+import { LSTM } from '@tensorloom/lstm';
+import { Adam, Linear, Module, mseLoss, type Parameter } from '@tensorloom/nn';
+import type { BenchCase, Runner, Section } from '../harness.ts';
+import { normal } from '../inputs.ts';
+import { type Tf, tf } from '../systems.ts';
+
+/** A tfjs model as built by `tf.sequential`. */
+export type TfModel = ReturnType<Tf['sequential']>;
+/** A tfjs tensor. */
+export type TfTensor = ReturnType<Tf['tensor']>;
+
+const B = 32;
+const T = 50;
+const I = 64;
+const H = 128;
+const TRAIN = 'train step (forward, backward, Adam)';
+const FORWARD = 'forward only';
+
+/** Float32 copies of a module's parameters, by name, so every system starts from the same numbers. */
+export type Snapshot = ReadonlyMap<string, Float32Array>;
+
+/** Copies the parameters of `module` (float32) into a snapshot. */
+export function snapshot(module: Module): Snapshot {
+  return new Map(Array.from(module.namedParameters(), ([name, p]) => [name, Float32Array.from(p.data)]));
+}
+
+/** Writes a snapshot into a module's parameters (same names and sizes) and returns the module. */
+export function restore<M extends Module>(module: M, weights: Snapshot): M {
+  for (const [name, p] of module.namedParameters()) {
+    const w = weights.get(name);
+    if (!w || w.length !== p.data.length)
+      throw new Error(`restore: parameter ${name} has ${p.data.length} values, snapshot has ${w?.length}`);
+    p.data.set(w);
+  }
+  return module;
+}
+
+/** The transpose of a row-major [rows, cols] matrix. */
+export function transposed(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c]!;
+  return out;
+}
+
+/** Swaps the first two axes of a row-major [a, b, n] array: batch-first ↔ time-major. */
+export function swapLeadingAxes(data: Float32Array, a: number, b: number, n: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let i = 0; i < a; i++)
+    for (let j = 0; j < b; j++) out.set(data.subarray((i * b + j) * n, (i * b + j + 1) * n), (j * a + i) * n);
+  return out;
+}
+
+/**
+ * A snapshot of PyTorch-layout LSTM weights (`${prefix}weight_ih_l0` [4H, in], `weight_hh_l0` [4H, H], both
+ * biases [4H]) as tfjs `lstm` layer weights: kernel = W_ihᵀ [in, 4H], recurrent kernel = W_hhᵀ [H, 4H] and
+ * one bias b_ih + b_hh. Keras and PyTorch share the gate order (i, f, g/c, o), so no reordering is needed.
+ */
+export function tfLstmWeights(
+  w: Snapshot,
+  prefix: string,
+  inputSize: number,
+  hidden: number,
+): Float32Array[] {
+  const get = (name: string) => w.get(prefix + name)!;
+  const bias = Float32Array.from(get('bias_ih_l0'), (b, i) => b + get('bias_hh_l0')[i]!);
+  return [
+    transposed(get('weight_ih_l0'), 4 * hidden, inputSize),
+    transposed(get('weight_hh_l0'), 4 * hidden, hidden),
+    bias,
+  ];
+}
+
+/**
+ * Initialisers for tfjs layers whose weights are overwritten at once: the default orthogonal recurrent
+ * initialiser runs a QR decomposition (seconds on tfjs-cpu, with a console warning) for nothing.
+ */
+export const NO_INIT = {
+  kernelInitializer: 'zeros',
+  recurrentInitializer: 'zeros',
+  biasInitializer: 'zeros',
+} as const;
+
+/**
+ * The weights with b_ih ← b_ih + b_hh and b_hh ← 0. PyTorch's LSTM learns two biases that only ever appear
+ * as their sum, tfjs one; under Adam this is not the same model (in the first step each bias moves by ±lr,
+ * so their sum moves by twice tfjs's step). Folding the biases and freezing b_hh gives tfjs's model exactly.
+ */
+export function foldBias(w: Snapshot, prefix: string): Snapshot {
+  const out = new Map(w);
+  const bih = w.get(`${prefix}bias_ih_l0`)!;
+  const bhh = w.get(`${prefix}bias_hh_l0`)!;
+  out.set(
+    `${prefix}bias_ih_l0`,
+    Float32Array.from(bih, (b, i) => b + bhh[i]!),
+  );
+  out.set(`${prefix}bias_hh_l0`, new Float32Array(bhh.length));
+  return out;
+}
+
+/** A module's parameters except the named ones (which an optimizer over the result leaves frozen). */
+export function trainable(module: Module, frozen: readonly string[]): Parameter[] {
+  return Array.from(module.namedParameters())
+    .filter(([name]) => !frozen.includes(name))
+    .map(([, p]) => p);
+}
+
+/** Sets a tfjs layer's weights from arrays (the layer copies them into its variables). */
+export function setTfWeights(model: TfModel, layer: number, arrays: readonly Float32Array[]): void {
+  const t = tf();
+  const target = model.layers[layer]!;
+  const shapes = target.getWeights().map((w) => w.shape);
+  t.tidy(() => target.setWeights(arrays.map((a, k) => t.tensor(a, shapes[k]!))));
+}
+
+/** Reads a tfjs loss result (a number, or the first of several) as a number. */
+export function firstLoss(value: number | number[]): number {
+  return Array.isArray(value) ? value[0]! : value;
+}
+
+/** Evaluates a compiled tfjs model's loss on (x, y) without training. */
+export function tfEvaluate(model: TfModel, x: TfTensor, y: TfTensor): number {
+  const t = tf();
+  return t.tidy(() => {
+    const r = model.evaluate(x, y, { batchSize: x.shape[0] });
+    return (Array.isArray(r) ? r[0]! : r).dataSync()[0]!;
+  });
+}
+
+/** Checks that one optimizer step from the shared weights lowered a finite loss; returns [before, after]. */
+export function checkDescent(op: string, before: number, after: number): number[] {
+  if (!Number.isFinite(before) || !Number.isFinite(after) || !(after < before))
+    throw new Error(`${op}: one Adam step should lower a finite loss, got ${before} → ${after}`);
+  return [before, after];
+}
+
+/** TensorLoom's model: LSTM over x [T, B, I], then a linear head on the last step's output [B, H] → [B, 1]. */
+class Regressor extends Module {
+  lstm = new LSTM({ inputSize: I, hiddenSize: H });
+  head = new Linear(H, 1);
+
+  forward(x: Tensor): Tensor {
+    const [out] = this.lstm.forward(x);
+    // out[T − 1]: the last step's output of every sequence.
+    return this.head.forward(reshape(narrow(out, 0, T - 1, 1), [B, H]));
+  }
+}
+
+/** The shared problem: weights, input (batch-first and time-major copies) and targets. */
+interface Problem {
+  weights: Snapshot;
+  xBatchFirst: Float32Array;
+  xTimeMajor: Float32Array;
+  y: Float32Array;
+}
+
+function makeProblem(): Problem {
+  manualSeed(4);
+  const weights = snapshot(new Regressor());
+  const xBatchFirst = normal([B, T, I]);
+  return { weights, xBatchFirst, xTimeMajor: swapLeadingAxes(xBatchFirst, B, T, I), y: normal([B, 1]) };
+}
+
+/**
+ * A TensorLoom regressor from the shared weights, with its Adam and one training step. With `singleBias`,
+ * the model is tfjs's parameterisation (see `foldBias`) for the cross-check; the timed model is PyTorch's.
+ */
+function ours(p: Problem, singleBias = false) {
+  const model = restore(new Regressor(), singleBias ? foldBias(p.weights, 'lstm.') : p.weights);
+  const x = tensor(p.xTimeMajor, { shape: [T, B, I] });
+  const y = tensor(p.y, { shape: [B, 1] });
+  const optimizer = new Adam(trainable(model, singleBias ? ['lstm.bias_hh_l0'] : []), { lr: 1e-3 });
+  const step = (): number => {
+    optimizer.zeroGrad();
+    const loss = mseLoss(model.forward(x), y);
+    loss.backward();
+    optimizer.step();
+    return loss.item();
+  };
+  const evaluate = () => noGrad(() => mseLoss(model.forward(x), y).item());
+  return { model, x, step, evaluate };
+}
+
+/** tfjs's regressor from the shared weights: lstm (sigmoid gates, as PyTorch) + dense, Adam, MSE. */
+function theirs(p: Problem) {
+  const t = tf();
+  const model = t.sequential();
+  // recurrentActivation defaults to hardSigmoid in tfjs; PyTorch's gates use the logistic sigmoid.
+  model.add(t.layers.lstm({ units: H, inputShape: [T, I], recurrentActivation: 'sigmoid', ...NO_INIT }));
+  model.add(t.layers.dense({ units: 1, ...NO_INIT }));
+  setTfWeights(model, 0, tfLstmWeights(p.weights, 'lstm.', I, H));
+  setTfWeights(model, 1, [transposed(p.weights.get('head.weight')!, 1, H), p.weights.get('head.bias')!]);
+  // epsilon 1e-8 as torch.optim.Adam (tfjs would default to 1e-7).
+  const optimizer = t.train.adam(1e-3, 0.9, 0.999, 1e-8);
+  model.compile({ optimizer, loss: 'meanSquaredError' });
+  const x = t.tensor(p.xBatchFirst, [B, T, I]);
+  const y = t.tensor(p.y, [B, 1]);
+  return {
+    model,
+    x,
+    step: async () => firstLoss(await model.trainOnBatch(x, y)),
+    evaluate: () => tfEvaluate(model, x, y),
+    dispose: () => {
+      model.dispose();
+      optimizer.dispose();
+      t.dispose([x, y]);
+    },
+  };
+}
+
+function trainCase(p: Problem, quick: boolean): BenchCase {
+  const tl = (): Runner => {
+    const { step } = ours(p);
+    return {
+      run: () => void step(),
+      // A fresh model from the shared weights: the loss before and after one step.
+      output: () => {
+        const fresh = ours(p, true);
+        return checkDescent('lstm train (TensorLoom)', fresh.step(), fresh.evaluate());
+      },
+    };
+  };
+  const tfjs = (): Runner => {
+    const m = theirs(p);
+    return {
+      run: async () => void (await m.step()),
+      output: async () => {
+        const fresh = theirs(p);
+        try {
+          return checkDescent('lstm train (tfjs)', await fresh.step(), fresh.evaluate());
+        } finally {
+          fresh.dispose();
+        }
+      },
+      dispose: m.dispose,
+    };
+  };
+  const systems: BenchCase['systems'] = { tensorloom: tl, 'tfjs-wasm': tfjs };
+  const unsupported: BenchCase['unsupported'] = {};
+  // tfjs-cpu needs over a second per step, five times over in a --quick measurement: too slow for a smoke run.
+  if (quick) unsupported['tfjs-cpu'] = 'skipped under --quick: over a second per step';
+  else systems['tfjs-cpu'] = tfjs;
+  // The losses agree to ~3e-7 when the maths is the same; one step lowers the loss by ~0.07, so 1e-5 notices
+  // an update that is off by far less than its own size.
+  return { name: TRAIN, tolerance: 1e-5, systems, unsupported };
+}
+
+function forwardCase(p: Problem): BenchCase {
+  return {
+    name: FORWARD,
+    // Same weights and inputs: float32 rounding over 50 steps stays near 1e-7.
+    tolerance: 1e-4,
+    systems: {
+      tensorloom: () => {
+        const { model, x } = ours(p);
+        const forward = () => noGrad(() => model.forward(x));
+        return { run: () => void forward(), output: () => forward().data };
+      },
+      ...Object.fromEntries(
+        (['tfjs-cpu', 'tfjs-wasm'] as const).map((system) => [
+          system,
+          (): Runner => {
+            const t = tf();
+            const m = theirs(p);
+            const predict = () => Float32Array.from((m.model.predict(m.x) as TfTensor).dataSync());
+            return { run: () => void t.tidy(predict), output: () => t.tidy(predict), dispose: m.dispose };
+          },
+        ]),
+      ),
+    },
+  };
+}
+
+/** The LSTM training step of issue 4 and its forward pass, beside tfjs-layers. */
+export const lstmSection: Section = {
+  id: 'lstm',
+  title: 'LSTM training step (float32)',
+  description:
+    `One LSTM layer, batch ${B}, ${T} steps, input ${I}, hidden ${H}, a linear head on the last step's output, ` +
+    'MSE loss, Adam (lr 1e-3). TensorLoom: `LSTM` + `Linear`, x [T, B, in], zeroGrad, forward, `mseLoss`, ' +
+    'backward, `Adam.step`; forward only under `noGrad`. tfjs: `tf.sequential` of `tf.layers.lstm` ' +
+    "(recurrentActivation 'sigmoid') + `tf.layers.dense`, compiled with `tf.train.adam` and " +
+    "'meanSquaredError', timing `await model.trainOnBatch(x, y)`, and `model.predict(x)` + `dataSync()`; " +
+    'x [B, T, in].',
+  metric: { kind: 'time', unit: 'ms' },
+  // tfjs-cpu takes ~1.2 s per training step: one warm-up call for it, while the fast systems warm up for 300 ms.
+  timing: { warmupMs: 300, warmupCalls: 1, samples: 5, minSamples: 2, maxMs: 1500 },
+  reference: {
+    label: 'PyTorch 1.13 (measured separately)',
+    values: { [TRAIN]: 16.5, [FORWARD]: 5.2 },
+  },
+  notes: [
+    "All systems start from the same weights (TensorLoom's seeded PyTorch-style init, copied into the tfjs " +
+      'layers: kernel = W_ihᵀ, recurrent kernel = W_hhᵀ, bias = b_ih + b_hh) and inputs. The output check ' +
+      'compares the forward outputs, and the loss before and after one Adam step (which must decrease); for ' +
+      "that check only, TensorLoom's two LSTM biases are folded into b_ih with b_hh frozen at 0, which is " +
+      "tfjs's single-bias model (with two biases Adam moves their sum twice as far per step).",
+    'PyTorch 1.13 `nn.LSTM` + `nn.Linear`, OpenBLAS, 1 thread, measured on this machine outside this run ' +
+      '(issue 6): train step 16–17 ms (shown as 16.5), forward 5.2 ms.',
+  ],
+  cases: ({ quick }) => {
+    const p = makeProblem();
+    return [trainCase(p, quick), forwardCase(p)];
+  },
+};

@@ -25,6 +25,9 @@ export class Node {
 }
 
 let gradEnabled = true;
+/** The id of the innermost backward pass running (0 outside backward), and the last id handed out. */
+let currentPass = 0;
+let lastPass = 0;
 
 /** Whether ops currently record the graph. */
 export function isGradEnabled(): boolean {
@@ -38,6 +41,26 @@ function withGradMode<T>(enabled: boolean, fn: () => T): T {
     return fn();
   } finally {
     gradEnabled = previous;
+  }
+}
+
+/**
+ * An id for the backward pass now running (0 when none), unique per pass; a backward started inside a VJP
+ * has its own. Lets an op whose nodes share state across a pass (several nodes filing gradients for one
+ * node that runs after them) tell one pass from the next, even when an earlier pass did not reach every node.
+ */
+export function currentBackwardPass(): number {
+  return currentPass;
+}
+
+/** Runs `fn` as a new backward pass (see `currentBackwardPass`). */
+function inNewPass(fn: () => void): void {
+  const outer = currentPass;
+  currentPass = ++lastPass;
+  try {
+    fn();
+  } finally {
+    currentPass = outer;
   }
 }
 
@@ -124,7 +147,7 @@ export function runBackward(
     const prev = pending.get(t);
     pending.set(t, prev ? prev.add(g) : g);
   };
-  withGradMode(createGraph, () => {
+  const pass = () => {
     roots.forEach((root, i) => {
       if (root.requiresGrad) accumulate(root, rootGrads[i]!);
     });
@@ -162,7 +185,8 @@ export function runBackward(
       });
       if (!retainGraph) release(node);
     }
-  });
+  };
+  inNewPass(() => withGradMode(createGraph, pass));
   return inputs ? inputs.map((t) => wanted!.get(t) ?? null) : [];
 }
 

@@ -6,6 +6,7 @@ export { type CustomOpDefinition, customOp } from './custom.ts';
 export type { DType, TypedArray } from './dtype.ts';
 export {
   type BackwardOptions,
+  currentBackwardPass,
   enableGrad,
   type GradHook,
   isGradEnabled,

@@ -52,6 +52,7 @@ const notDifferentiable = new Set([
   'noGrad',
   'enableGrad',
   'isGradEnabled',
+  'currentBackwardPass',
   'grad',
   'grads',
   'valueAndGrad',

@@ -1,0 +1,102 @@
+/**
+ * Profiling harness for the recurrent training steps of issue 6 (not the benchmark: `pnpm bench lstm charlm`
+ * is the reference, beside tfjs). Runs one workload in a loop and prints the median and minimum wall and
+ * CPU time per step, the load average and page faults per step; the CPU figures are the steadier ones on a
+ * shared machine. Run from bench/ (whose tsx resolves the workspace packages):
+ *
+ *   node --import tsx ../packages/lstm/scripts/profile-step.ts [lstm|forward|gru|charlm] [iterations]
+ *
+ * and add `--cpu-prof --cpu-prof-dir=/tmp/prof` before `--import` for a V8 CPU profile (open it in Chrome's
+ * DevTools, or sum self time per function from its JSON).
+ *
+ * Workloads: `lstm` one LSTM layer (batch 32, 50 steps, input 64, hidden 128), a linear head on the last
+ * step, MSE, Adam; `forward` its forward pass under noGrad; `gru` the same with a GRU; `charlm` embedding 32
+ * of 65 characters, LSTM 256, 64 steps, batch 32, a linear head on every step, cross-entropy, Adam.
+ */
+import { loadavg } from 'node:os';
+import { manualSeed, narrow, noGrad, randint, randn, reshape, type Tensor } from '@tensorloom/autograd';
+import { Adam, crossEntropy, Embedding, Linear, Module, mseLoss } from '@tensorloom/nn';
+import { GRU, LSTM } from '../src/index.ts';
+
+const workload = process.argv[2] ?? 'lstm';
+const iterations = Number(process.argv[3] ?? 20);
+const [B, T, I, H] = [32, 50, 64, 128];
+
+/** LSTM (or GRU) over x [T, B, I], then a linear head on the last step's output. */
+class Regressor extends Module {
+  rnn: LSTM | GRU =
+    workload === 'gru' ? new GRU({ inputSize: I, hiddenSize: H }) : new LSTM({ inputSize: I, hiddenSize: H });
+  head = new Linear(H, 1);
+  forward(x: Tensor): Tensor {
+    const [out] = this.rnn.forward(x);
+    return this.head.forward(reshape(narrow(out, 0, T - 1, 1), [B, H]));
+  }
+}
+
+/** ids [64·32] (time-major) → embedding → LSTM 256 → logits [64·32, 65]. */
+class CharLM extends Module {
+  embedding = new Embedding(65, 32);
+  lstm = new LSTM({ inputSize: 32, hiddenSize: 256 });
+  head = new Linear(256, 65);
+  forward(ids: Int32Array): Tensor {
+    const [out] = this.lstm.forward(reshape(this.embedding.forward(ids), [64, 32, 32]));
+    return reshape(this.head.forward(out), [64 * 32, 65]);
+  }
+}
+
+/** One step of the chosen workload; returns the loss (or an output element for `forward`). */
+function makeStep(): () => number {
+  manualSeed(4);
+  if (workload === 'charlm') {
+    const model = new CharLM();
+    const optimizer = new Adam(model.parameters(), { lr: 1e-3 });
+    const ids = Int32Array.from(randint(0, 65, [64 * 32]).data);
+    const targets = Int32Array.from(randint(0, 65, [64 * 32]).data);
+    return () => {
+      optimizer.zeroGrad();
+      const loss = crossEntropy(model.forward(ids), targets);
+      loss.backward();
+      optimizer.step();
+      return loss.item();
+    };
+  }
+  if (!['lstm', 'forward', 'gru'].includes(workload)) throw new Error(`unknown workload ${workload}`);
+  const model = new Regressor();
+  const optimizer = new Adam(model.parameters(), { lr: 1e-3 });
+  const x = randn([T, B, I]);
+  const y = randn([B, 1]);
+  if (workload === 'forward') return () => noGrad(() => model.forward(x)).data[0]!;
+  return () => {
+    optimizer.zeroGrad();
+    const loss = mseLoss(model.forward(x), y);
+    loss.backward();
+    optimizer.step();
+    return loss.item();
+  };
+}
+
+const step = makeStep();
+for (let i = 0; i < 5; i++) step();
+const faults0 = process.resourceUsage().minorPageFault;
+const wall: number[] = [];
+const cpu: number[] = [];
+let last = 0;
+for (let i = 0; i < iterations; i++) {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  last = step();
+  wall.push(performance.now() - t0);
+  const c = process.cpuUsage(c0);
+  cpu.push((c.user + c.system) / 1000);
+}
+const faults = (process.resourceUsage().minorPageFault - faults0) / iterations;
+const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+const median = (xs: number[]) => sorted(xs)[xs.length >> 1]!;
+const p20 = (xs: number[]) => sorted(xs)[Math.floor(xs.length / 5)]!;
+const min = (xs: number[]) => sorted(xs)[0]!;
+const ms = (v: number) => v.toFixed(2);
+console.log(
+  `${workload}: wall median ${ms(median(wall))} ms (min ${ms(min(wall))}), ` +
+    `cpu median ${ms(median(cpu))} ms (p20 ${ms(p20(cpu))}, min ${ms(min(cpu))}), ` +
+    `load ${loadavg()[0]!.toFixed(2)}, ${faults.toFixed(0)} page faults/step, loss ${last.toFixed(5)}`,
+);

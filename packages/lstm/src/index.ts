@@ -9,6 +9,8 @@
  * - Sequence layers with `torch.nn.LSTM/GRU/RNN` semantics: `LSTM`, `GRU`, `RNN`.
  * - Variants: `PeepholeLSTMCell`, `CoupledLSTMCell`, `LayerNormLSTMCell`, `ProjectedLSTMCell`.
  * - Gate introspection: the `observe` option and `GateRecorder`.
+ * - Fused pointwise steps (`lstmPointwise`, `gruPointwise`), each held equal to its composed definition
+ *   (`lstmPointwiseComposed`, `gruPointwiseComposed`) by tests; the layers use them for speed.
  */
 export {
   type GateSink,
@@ -46,6 +48,15 @@ export {
   rnnStep,
   uniformParameter,
 } from './functional.ts';
+export {
+  type GRUPointwise,
+  gruPointwise,
+  gruPointwiseComposed,
+  type LSTMPointwise,
+  type LSTMPointwiseOptions,
+  lstmPointwise,
+  lstmPointwiseComposed,
+} from './fused.ts';
 export { GateRecorder, type RecordedStep } from './gates.ts';
 export {
   type CellSpec,

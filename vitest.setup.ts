@@ -1,0 +1,5 @@
+import fc from 'fast-check';
+
+// Property tests explore a fixed, reproducible sample on CI; set FC_SEED to explore others locally
+// (a failure prints the seed and path to replay it).
+fc.configureGlobal({ seed: Number(process.env.FC_SEED ?? 20261130) });

@@ -150,16 +150,10 @@ export class LSTMCell extends Module implements RecurrentCell<LSTMState> {
 }
 
 /**
- * A gated recurrent unit (Cho et al. 2014), PyTorch's `GRUCell`, gates in the order r, z, n:
- *
- *   r = σ(x·W_irᵀ + b_ir + h·W_hrᵀ + b_hr)
- *   z = σ(x·W_izᵀ + b_iz + h·W_hzᵀ + b_hz)
- *   n = tanh(x·W_inᵀ + b_in + r ⊙ (h·W_hnᵀ + b_hn))
- *   h' = (1 − z) ⊙ n + z ⊙ h
- *
- * weight_ih [3H, in], weight_hh [3H, H], biases [3H].
+ * The shared body of the cells whose state is one tensor h (GRU, RNN): PyTorch's four parameters with
+ * `gates` stacked blocks of H rows, the zero state, and a checked single-step `forward`.
  */
-export class GRUCell extends Module implements RecurrentCell<Tensor> {
+abstract class HiddenStateCell extends Module implements RecurrentCell<Tensor> {
   weight_ih: Parameter;
   weight_hh: Parameter;
   bias_ih: Parameter | null;
@@ -167,21 +161,25 @@ export class GRUCell extends Module implements RecurrentCell<Tensor> {
   readonly inputSize: number;
   readonly hiddenSize: number;
 
-  constructor(options: CellOptions) {
+  constructor(
+    private readonly op: string,
+    options: CellOptions,
+    gates: number,
+  ) {
     super();
-    const { inputSize, hiddenSize, bias, init } = parse('GRUCell', options);
-    this.weight_ih = init([3 * hiddenSize, inputSize]);
-    this.weight_hh = init([3 * hiddenSize, hiddenSize]);
-    this.bias_ih = bias ? init([3 * hiddenSize]) : null;
-    this.bias_hh = bias ? init([3 * hiddenSize]) : null;
+    const { inputSize, hiddenSize, bias, init } = parse(op, options);
+    this.weight_ih = init([gates * hiddenSize, inputSize]);
+    this.weight_hh = init([gates * hiddenSize, hiddenSize]);
+    this.bias_ih = bias ? init([gates * hiddenSize]) : null;
+    this.bias_hh = bias ? init([gates * hiddenSize]) : null;
     this.inputSize = inputSize;
     this.hiddenSize = hiddenSize;
   }
 
   /** One step: x [B, in] and h [B, H] (zeros when omitted) to h'. */
   forward(x: Tensor, h?: Tensor | null, options: StepOptions = {}): Tensor {
-    const B = checkCellInput('GRUCell', x, this.inputSize, this.weight_ih.dtype);
-    if (h) checkShape('GRUCell', 'h', h, [B, this.hiddenSize], x.dtype);
+    const B = checkCellInput(this.op, x, this.inputSize, this.weight_ih.dtype);
+    if (h) checkShape(this.op, 'h', h, [B, this.hiddenSize], x.dtype);
     return this.step(this.projectInput(x), h ?? this.initialState(B), options.observe);
   }
 
@@ -191,14 +189,32 @@ export class GRUCell extends Module implements RecurrentCell<Tensor> {
   initialState(batch: number): Tensor {
     return zeros([batch, this.hiddenSize], { dtype: this.weight_ih.dtype });
   }
+  output(h: Tensor): Tensor {
+    return h;
+  }
+  abstract projectInput(x: Tensor): Tensor;
+  abstract step(xp: Tensor, h: Tensor, observe?: GateSink): Tensor;
+}
+
+/**
+ * A gated recurrent unit (Cho et al. 2014), PyTorch's `GRUCell`, gates in the order r, z, n:
+ *
+ *   r = σ(x·W_irᵀ + b_ir + h·W_hrᵀ + b_hr)
+ *   z = σ(x·W_izᵀ + b_iz + h·W_hzᵀ + b_hz)
+ *   n = tanh(x·W_inᵀ + b_in + r ⊙ (h·W_hnᵀ + b_hn))
+ *   h' = (1 − z) ⊙ n + z ⊙ h
+ *
+ * weight_ih [3H, in], weight_hh [3H, H], biases [3H].
+ */
+export class GRUCell extends HiddenStateCell {
+  constructor(options: CellOptions) {
+    super('GRUCell', options, 3);
+  }
   projectInput(x: Tensor): Tensor {
     return gruInput(x, this);
   }
   step(xp: Tensor, h: Tensor, observe?: GateSink): Tensor {
     return gruStep(xp, h, this, observe);
-  }
-  output(h: Tensor): Tensor {
-    return h;
   }
 }
 
@@ -219,47 +235,17 @@ export function checkNonlinearity(op: string, v: unknown): Nonlinearity {
  * An Elman RNN cell, PyTorch's `RNNCell`:  h' = act(x·W_ihᵀ + b_ih + h·W_hhᵀ + b_hh), act = tanh or relu.
  * weight_ih [H, in], weight_hh [H, H], biases [H].
  */
-export class RNNCell extends Module implements RecurrentCell<Tensor> {
-  weight_ih: Parameter;
-  weight_hh: Parameter;
-  bias_ih: Parameter | null;
-  bias_hh: Parameter | null;
-  readonly inputSize: number;
-  readonly hiddenSize: number;
+export class RNNCell extends HiddenStateCell {
   readonly nonlinearity: Nonlinearity;
 
   constructor(options: RNNCellOptions) {
-    super();
-    const { inputSize, hiddenSize, bias, init } = parse('RNNCell', options);
-    this.weight_ih = init([hiddenSize, inputSize]);
-    this.weight_hh = init([hiddenSize, hiddenSize]);
-    this.bias_ih = bias ? init([hiddenSize]) : null;
-    this.bias_hh = bias ? init([hiddenSize]) : null;
-    this.inputSize = inputSize;
-    this.hiddenSize = hiddenSize;
+    super('RNNCell', options, 1);
     this.nonlinearity = checkNonlinearity('RNNCell', options.nonlinearity ?? 'tanh');
-  }
-
-  /** One step: x [B, in] and h [B, H] (zeros when omitted) to h'. */
-  forward(x: Tensor, h?: Tensor | null, options: StepOptions = {}): Tensor {
-    const B = checkCellInput('RNNCell', x, this.inputSize, this.weight_ih.dtype);
-    if (h) checkShape('RNNCell', 'h', h, [B, this.hiddenSize], x.dtype);
-    return this.step(this.projectInput(x), h ?? this.initialState(B), options.observe);
-  }
-
-  get outputSize(): number {
-    return this.hiddenSize;
-  }
-  initialState(batch: number): Tensor {
-    return zeros([batch, this.hiddenSize], { dtype: this.weight_ih.dtype });
   }
   projectInput(x: Tensor): Tensor {
     return rnnInput(x, this);
   }
   step(xp: Tensor, h: Tensor, observe?: GateSink): Tensor {
     return rnnStep(xp, h, this, this.nonlinearity, observe);
-  }
-  output(h: Tensor): Tensor {
-    return h;
   }
 }

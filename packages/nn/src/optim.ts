@@ -556,21 +556,28 @@ function adamState(p: Tensor, g: ParamGroup<AdamOptions>): AdamState {
   return s;
 }
 
-/** Adam (Kingma & Ba) with L2 weight decay added to the gradient and optional AMSGrad, as `torch.optim.Adam`. */
-export class Adam extends Optimizer<AdamOptions, AdamState> {
-  constructor(params: OptimizerParams<AdamOptions>, options: Partial<AdamOptions> = {}) {
-    super('Adam', params, {
+/** Adam and AdamW share everything but the default decay and where the decay is applied. */
+abstract class AdamFamily extends Optimizer<AdamOptions, AdamState> {
+  constructor(
+    name: string,
+    params: OptimizerParams<AdamOptions>,
+    options: Partial<AdamOptions>,
+    defaultWeightDecay: number,
+    /** AdamW decays the weights directly (p ← p·(1 − lr·λ)); Adam adds λ·p to the gradient. */
+    private readonly decoupled: boolean,
+  ) {
+    super(name, params, {
       lr: 1e-3,
       betas: [0.9, 0.999],
       eps: 1e-8,
-      weightDecay: 0,
+      weightDecay: defaultWeightDecay,
       amsgrad: false,
       maximize: false,
       ...options,
     });
   }
   protected validate(g: ParamGroup<AdamOptions>): void {
-    validateAdam('Adam', g);
+    validateAdam(this.name, g);
   }
   protected stateSpec(g: ParamGroup<AdamOptions>): StateSpec {
     return adamSpec(g);
@@ -579,34 +586,21 @@ export class Adam extends Optimizer<AdamOptions, AdamState> {
     return adamState(p, g);
   }
   protected update(p: Tensor, g: TypedArray, s: AdamState, group: ParamGroup<AdamOptions>): void {
-    adamUpdate(p, g, s, group, false);
+    adamUpdate(p, g, s, group, this.decoupled);
+  }
+}
+
+/** Adam (Kingma & Ba) with L2 weight decay added to the gradient and optional AMSGrad, as `torch.optim.Adam`. */
+export class Adam extends AdamFamily {
+  constructor(params: OptimizerParams<AdamOptions>, options: Partial<AdamOptions> = {}) {
+    super('Adam', params, options, 0, false);
   }
 }
 
 /** AdamW (Loshchilov & Hutter): Adam with decoupled weight decay p ← p·(1 − lr·λ), default λ = 1e-2. */
-export class AdamW extends Optimizer<AdamOptions, AdamState> {
+export class AdamW extends AdamFamily {
   constructor(params: OptimizerParams<AdamOptions>, options: Partial<AdamOptions> = {}) {
-    super('AdamW', params, {
-      lr: 1e-3,
-      betas: [0.9, 0.999],
-      eps: 1e-8,
-      weightDecay: 1e-2,
-      amsgrad: false,
-      maximize: false,
-      ...options,
-    });
-  }
-  protected validate(g: ParamGroup<AdamOptions>): void {
-    validateAdam('AdamW', g);
-  }
-  protected stateSpec(g: ParamGroup<AdamOptions>): StateSpec {
-    return adamSpec(g);
-  }
-  protected initState(p: Tensor, g: ParamGroup<AdamOptions>): AdamState {
-    return adamState(p, g);
-  }
-  protected update(p: Tensor, g: TypedArray, s: AdamState, group: ParamGroup<AdamOptions>): void {
-    adamUpdate(p, g, s, group, true);
+    super('AdamW', params, options, 1e-2, true);
   }
 }
 

@@ -7,10 +7,9 @@
 import { manualSeed, noGrad, randint, reshape, type Tensor } from '@tensorloom/autograd';
 import { LSTM } from '@tensorloom/lstm';
 import { Adam, crossEntropy, Embedding, Linear, Module } from '@tensorloom/nn';
-import type { BenchCase, Runner, Section, SystemId } from '../harness.ts';
+import type { BenchCase, Section } from '../harness.ts';
 import { tf } from '../systems.ts';
 import {
-  checkDescent,
   firstLoss,
   foldBias,
   NO_INIT,
@@ -22,6 +21,7 @@ import {
   tfEvaluate,
   tfLstmWeights,
   trainable,
+  trainingSystems,
   transposed,
 } from './lstm.ts';
 
@@ -129,37 +129,14 @@ function theirs(p: Problem) {
 }
 
 function trainCase(p: Problem, quick: boolean): BenchCase {
-  const tl = (): Runner => {
-    const { step } = ours(p);
-    return {
-      run: () => void step(),
-      // A fresh model from the shared weights: the loss before and after one step.
-      output: () => {
-        const fresh = ours(p, true);
-        return checkDescent('charlm (TensorLoom)', fresh.step(), fresh.evaluate());
-      },
-    };
-  };
-  const tfjs = (): Runner => {
-    const m = theirs(p);
-    return {
-      run: async () => void (await m.step()),
-      output: async () => {
-        const fresh = theirs(p);
-        try {
-          return checkDescent('charlm (tfjs)', await fresh.step(), fresh.evaluate());
-        } finally {
-          fresh.dispose();
-        }
-      },
-      dispose: m.dispose,
-    };
-  };
-  const systems: BenchCase['systems'] = { tensorloom: tl, 'tfjs-wasm': tfjs };
-  const unsupported: Partial<Record<SystemId, string>> = {};
   // tfjs-cpu needs ~6 s per step (and as much again for the output check): too slow for a smoke run.
-  if (quick) unsupported['tfjs-cpu'] = 'skipped under --quick: several seconds per step';
-  else systems['tfjs-cpu'] = tfjs;
+  const { systems, unsupported } = trainingSystems(
+    'charlm',
+    (forCheck) => ours(p, forCheck),
+    () => theirs(p),
+    quick,
+    'several seconds per step',
+  );
   // The losses agree to ~6e-7 when the maths is the same; one step lowers the loss by ~0.005, so 1e-5
   // (relative to the loss, ~4.2) notices an update that is off by a small share of its size.
   return {

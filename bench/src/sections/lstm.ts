@@ -214,38 +214,67 @@ function theirs(p: Problem) {
   };
 }
 
-function trainCase(p: Problem, quick: boolean): BenchCase {
+/** A model under training, as the training-step cases drive it: one step returns the loss before it. */
+interface Trainee {
+  step(): number | Promise<number>;
+  evaluate(): number;
+  dispose?(): void;
+}
+
+/**
+ * The systems of a training-step case: each times `step` on its own model, and its output check trains a
+ * fresh model from the shared weights for one step and reports the loss before and after (which must fall).
+ * tfjs-cpu is left out under --quick (`slow` says why).
+ */
+export function trainingSystems(
+  label: string,
+  /** `forCheck`: the model for the output check (tfjs's single-bias model, see `foldBias`). */
+  ours: (forCheck: boolean) => Trainee,
+  theirs: () => Trainee,
+  quick: boolean,
+  slow: string,
+): Pick<BenchCase, 'systems' | 'unsupported'> {
   const tl = (): Runner => {
-    const { step } = ours(p);
+    const { step } = ours(false);
     return {
       run: () => void step(),
-      // A fresh model from the shared weights: the loss before and after one step.
-      output: () => {
-        const fresh = ours(p, true);
-        return checkDescent('lstm train (TensorLoom)', fresh.step(), fresh.evaluate());
+      output: async () => {
+        const fresh = ours(true);
+        return checkDescent(`${label} (TensorLoom)`, await fresh.step(), fresh.evaluate());
       },
     };
   };
   const tfjs = (): Runner => {
-    const m = theirs(p);
+    const m = theirs();
     return {
       run: async () => void (await m.step()),
       output: async () => {
-        const fresh = theirs(p);
+        const fresh = theirs();
         try {
-          return checkDescent('lstm train (tfjs)', await fresh.step(), fresh.evaluate());
+          return checkDescent(`${label} (tfjs)`, await fresh.step(), fresh.evaluate());
         } finally {
-          fresh.dispose();
+          fresh.dispose?.();
         }
       },
-      dispose: m.dispose,
+      dispose: () => m.dispose?.(),
     };
   };
   const systems: BenchCase['systems'] = { tensorloom: tl, 'tfjs-wasm': tfjs };
   const unsupported: BenchCase['unsupported'] = {};
-  // tfjs-cpu needs over a second per step, five times over in a --quick measurement: too slow for a smoke run.
-  if (quick) unsupported['tfjs-cpu'] = 'skipped under --quick: over a second per step';
+  if (quick) unsupported['tfjs-cpu'] = `skipped under --quick: ${slow}`;
   else systems['tfjs-cpu'] = tfjs;
+  return { systems, unsupported };
+}
+
+function trainCase(p: Problem, quick: boolean): BenchCase {
+  // tfjs-cpu needs over a second per step, five times over in a --quick measurement: too slow for a smoke run.
+  const { systems, unsupported } = trainingSystems(
+    'lstm train',
+    (forCheck) => ours(p, forCheck),
+    () => theirs(p),
+    quick,
+    'over a second per step',
+  );
   // The losses agree to ~3e-7 when the maths is the same; one step lowers the loss by ~0.07, so 1e-5 notices
   // an update that is off by far less than its own size.
   return { name: TRAIN, tolerance: 1e-5, systems, unsupported };

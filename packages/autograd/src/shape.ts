@@ -86,3 +86,15 @@ export function normalizeDims(
   }
   return sorted;
 }
+
+/**
+ * Whether `small` broadcast to `shape` only repeats its data along leading dims ([n] or [1, n] in [m, n]):
+ * then the broadcast is whole copies of `small` laid end to end, and kernels can work block by block.
+ */
+export function repeatsAlongLeadingDims(small: Shape, shape: Shape): boolean {
+  const lead = shape.length - small.length;
+  let d = 0;
+  while (d < small.length && small[d] === 1) d++;
+  for (; d < small.length; d++) if (small[d] !== shape[lead + d]) return false;
+  return true;
+}

@@ -4,7 +4,7 @@
  * stride 0, a permutation reorders strides, a slice moves the offset.
  */
 import type { TypedArray } from '../dtype.ts';
-import { type Shape, stridesOf } from '../shape.ts';
+import { repeatsAlongLeadingDims, type Shape, stridesOf } from '../shape.ts';
 
 export function stridedCopy(
   x: TypedArray,
@@ -46,9 +46,7 @@ export function expand(x: TypedArray, shape: Shape, outShape: Shape, out: TypedA
     out.fill(x[0]!);
     return;
   }
-  let firstKept = shape.length;
-  while (firstKept > 0 && shape[firstKept - 1] === outShape[lead + firstKept - 1]) firstKept--;
-  if (shape.slice(0, firstKept).every((n) => n === 1)) {
+  if (repeatsAlongLeadingDims(shape, outShape)) {
     for (let o = 0; o < out.length; o += x.length) out.set(x, o);
     return;
   }

@@ -5,7 +5,7 @@
  */
 import { record } from '../engine.ts';
 import * as k from '../kernels/elementwise.ts';
-import { broadcastShapes } from '../shape.ts';
+import { broadcastShapes, repeatsAlongLeadingDims } from '../shape.ts';
 import type { Tensor, TensorLike } from '../tensor.ts';
 import { zerosLike } from './creation.ts';
 import { coerce, dataAt, empty } from './helpers.ts';
@@ -21,10 +21,15 @@ function compute(op: string, a: TensorLike, b: TensorLike, kernel: k.BinaryKerne
   const n = y.size;
   // A full-size operand with a block repeated along leading dims (a bias row): the kernel runs block by
   // block on views, instead of first expanding the block to a full-size copy.
-  if (ta.size === n && tb.size < n && tb.size >= MIN_BLOCK && tilesLeading(tb.shape, shape)) {
+  if (ta.size === n && tb.size < n && tb.size >= MIN_BLOCK && repeatsAlongLeadingDims(tb.shape, shape)) {
     const m = tb.size;
     for (let o = 0; o < n; o += m) kernel(ta.data.subarray(o, o + m), tb.data, y.data.subarray(o, o + m));
-  } else if (tb.size === n && ta.size < n && ta.size >= MIN_BLOCK && tilesLeading(ta.shape, shape)) {
+  } else if (
+    tb.size === n &&
+    ta.size < n &&
+    ta.size >= MIN_BLOCK &&
+    repeatsAlongLeadingDims(ta.shape, shape)
+  ) {
     const m = ta.size;
     for (let o = 0; o < n; o += m) kernel(ta.data, tb.data.subarray(o, o + m), y.data.subarray(o, o + m));
   } else kernel(dataAt(ta, shape), dataAt(tb, shape), y.data);
@@ -33,15 +38,6 @@ function compute(op: string, a: TensorLike, b: TensorLike, kernel: k.BinaryKerne
 
 /** Below this block size the per-block views cost more than expanding the operand. */
 const MIN_BLOCK = 32;
-
-/** Whether `small` broadcast to `shape` repeats its data along leading dims only: [1, n] or [n] in [m, n]. */
-function tilesLeading(small: readonly number[], shape: readonly number[]): boolean {
-  const lead = shape.length - small.length;
-  let d = 0;
-  while (d < small.length && small[d] === 1) d++;
-  for (; d < small.length; d++) if (small[d] !== shape[lead + d]) return false;
-  return true;
-}
 
 function binary(op: string, a: TensorLike, b: TensorLike, kernel: k.BinaryKernel, rule: Rule): Tensor {
   const [ta, tb, y] = compute(op, a, b, kernel);

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import {
   gemm,
   gradcheck,
@@ -30,11 +29,8 @@ import {
   Sigmoid,
   Tanh,
 } from '../src/index.ts';
+import { expectClose, f64, type Packed, readFixture } from './fixtures.ts';
 
-interface Packed {
-  shape: number[];
-  data: number[];
-}
 interface LayerCase {
   name: string;
   kind: 'LayerNorm' | 'Linear' | 'GELU';
@@ -47,29 +43,7 @@ interface LayerCase {
   gradParams: Record<string, Packed>;
 }
 
-const fixture = JSON.parse(readFileSync(new URL('../fixtures/layers.json', import.meta.url), 'utf8')) as {
-  torch: string;
-  cases: LayerCase[];
-};
-
-const f64 = (p: Packed, requiresGrad = false): Tensor =>
-  tensor(p.data, { shape: p.shape, dtype: 'float64', requiresGrad });
-
-function expectClose(
-  actual: ArrayLike<number>,
-  expected: ArrayLike<number>,
-  tol: number,
-  what: string,
-): void {
-  expect(actual.length, `${what}: length`).toBe(expected.length);
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i]!;
-    const e = expected[i]!;
-    if (!(Math.abs(a - e) <= tol * Math.max(1, Math.abs(e)))) {
-      expect.fail(`${what}: element ${i} is ${a}, expected ${e} (tolerance ${tol})`);
-    }
-  }
-}
+const fixture = readFixture<{ torch: string; cases: LayerCase[] }>('layers.json');
 
 /** Mean and (population) variance of a flat array. */
 function moments(d: ArrayLike<number>): { mean: number; variance: number } {

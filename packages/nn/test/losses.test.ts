@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { gradcheck, manualSeed, rand, randn, type Tensor, tensor } from '@tensorloom/autograd';
 import { describe, expect, it } from 'vitest';
 import {
@@ -11,11 +10,8 @@ import {
   nllLoss,
   type Reduction,
 } from '../src/index.ts';
+import { expectClose, f64, type Packed, readFixture } from './fixtures.ts';
 
-interface Packed {
-  shape: number[];
-  data: number[];
-}
 interface LossCase {
   name: string;
   fn: 'mseLoss' | 'l1Loss' | 'huberLoss' | 'crossEntropy' | 'nllLoss' | 'bceWithLogits' | 'bce';
@@ -28,30 +24,9 @@ interface LossCase {
   gradInput: Packed;
 }
 
-const fixture = JSON.parse(readFileSync(new URL('../fixtures/losses.json', import.meta.url), 'utf8')) as {
-  torch: string;
-  cases: LossCase[];
-};
-
-const f64 = (p: Packed, requiresGrad = false): Tensor =>
-  tensor(p.data, { shape: p.shape, dtype: 'float64', requiresGrad });
+const fixture = readFixture<{ torch: string; cases: LossCase[] }>('losses.json');
 
 /** |a − e| ≤ tol·max(1, |e|) elementwise, with the first failing index in the message. */
-function expectClose(
-  actual: ArrayLike<number>,
-  expected: ArrayLike<number>,
-  tol: number,
-  what: string,
-): void {
-  expect(actual.length, `${what}: length`).toBe(expected.length);
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i]!;
-    const e = expected[i]!;
-    if (!(Math.abs(a - e) <= tol * Math.max(1, Math.abs(e)))) {
-      expect.fail(`${what}: element ${i} is ${a}, expected ${e} (tolerance ${tol})`);
-    }
-  }
-}
 
 // biome-ignore lint/suspicious/noExplicitAny: the fixture's options are checked by the loss functions themselves
 type AnyLoss = (input: Tensor, target: any, options: any) => Tensor;

@@ -7,6 +7,7 @@
  * graph of the backward pass itself (`createGraph`), which is what higher-order gradients need.
  */
 import { fmt, shapesEqual } from './shape.ts';
+import type { TypedArray } from './dtype.ts';
 import type { Tensor } from './tensor.ts';
 
 /** A vector-Jacobian product: the output's gradient in, one gradient per input out (null: no gradient). */
@@ -143,9 +144,22 @@ export function runBackward(
     ? onlyLeadingTo(reverseTopologicalOrder(roots), wanted)
     : reverseTopologicalOrder(roots);
   const pending = new Map<Tensor, Tensor>();
+  // Sums the engine formed itself. A VJP's result may share storage with anything (add hands one g to both
+  // inputs), but a sum made here is referenced only by `pending` until its tensor is processed, so later
+  // contributions can be added into it in place: a tensor read by every step of a loop (a bias, a weight)
+  // then costs one buffer per pass, not one per step. A recorded pass (createGraph) must build new nodes.
+  const owned = new Set<Tensor>();
   const accumulate = (t: Tensor, g: Tensor): void => {
     const prev = pending.get(t);
-    pending.set(t, prev ? prev.add(g) : g);
+    if (prev === undefined) {
+      pending.set(t, g);
+    } else if (owned.has(prev)) {
+      addInto(prev.data, g.data);
+    } else {
+      const sum = prev.add(g);
+      if (!createGraph) owned.add(sum);
+      pending.set(t, sum);
+    }
   };
   const pass = () => {
     roots.forEach((root, i) => {
@@ -159,6 +173,8 @@ export function runBackward(
         continue;
       }
       pending.delete(t);
+      // From here on g is handed out (to hooks, .grad, the VJP), so it is never added into again.
+      const engineMade = owned.delete(g) ? g : null;
       for (const hook of t.hooks) {
         const replaced = hook(g);
         if (replaced) g = checkGrad('hook', t, replaced);
@@ -167,8 +183,9 @@ export function runBackward(
         if (wanted.has(t)) wanted.set(t, g);
       } else if (!node || t.retainsGrad) {
         // A gradient may share storage with another (add hands the same g to both inputs) or with the
-        // caller's seed; .grad gets storage of its own so that in-place updates of it stay local.
-        const stored = createGraph ? g : g.clone().detach();
+        // caller's seed; .grad gets storage of its own so that in-place updates of it stay local (a sum
+        // the engine made, unless a hook replaced it, already is).
+        const stored = createGraph ? g : g === engineMade ? g : g.clone().detach();
         t.grad = t.grad ? (createGraph ? t.grad.add(stored) : noGrad(() => t.grad!.add(stored))) : stored;
       }
       if (!node) continue;
@@ -188,6 +205,11 @@ export function runBackward(
   };
   inNewPass(() => withGradMode(createGraph, pass));
   return inputs ? inputs.map((t) => wanted!.get(t) ?? null) : [];
+}
+
+/** a[i] += b[i]: both hold one gradient's elements (same shape and dtype, checked on arrival). */
+function addInto(a: TypedArray, b: TypedArray): void {
+  for (let i = 0; i < a.length; i++) a[i]! += b[i]!;
 }
 
 /**

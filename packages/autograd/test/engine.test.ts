@@ -46,6 +46,30 @@ describe('backward', () => {
     expect(x.grad!.item()).toBe(33);
   });
 
+  it('sums many contributions without touching any of them (in-place accumulation is engine-only)', () => {
+    // Each use of x hands back a gradient tensor the test keeps; the engine sums them (after the second
+    // one, into a buffer of its own) and none of the handed-back tensors may change.
+    const x = f64([1, 2], true);
+    const given = Array.from({ length: 6 }, (_, k) => f64([k + 1, 10 * (k + 1)]));
+    const uses = given.map((g, k) =>
+      customOp(`use${k}`, { forward: (v) => mul(v, 1), backward: () => [g] })(x),
+    );
+    const seen: Tensor[] = [];
+    const mid = add(x, 0);
+    mid.retainGrad();
+    mid.registerHook((g) => {
+      seen.push(g);
+      return undefined;
+    });
+    sum(add(mul(mid, 2), mul(mid, 3))).backward(); // mid gets 2 + 3 = 5 from two uses
+    sum(uses.reduce((a, b) => add(a, b))).backward();
+    expect(given.map(values)).toEqual(given.map((_, k) => [k + 1, 10 * (k + 1)]));
+    // 5 from mid (first backward), then 1+…+6 = 21 and 210 from the custom uses (second).
+    expect(values(x.grad)).toEqual([5 + 21, 5 + 210]);
+    expect(values(mid.grad)).toEqual([5, 5]);
+    expect(values(seen[0]!)).toEqual([5, 5]); // the hook's tensor is not added into later
+  });
+
   it('takes an explicit gradient for non-scalar outputs', () => {
     const x = f64([1, 2], true);
     mul(x, x).backward(f64([10, 100]));

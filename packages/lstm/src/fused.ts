@@ -328,7 +328,15 @@ export class RecurrentProduct {
       const G = this.passRows();
       const n = batch * this.width;
       const hSize = batch * weight.shape[1]!;
-      const Hs = zeros([this.steps * batch, weight.shape[1]!], { dtype: weight.dtype });
+      // Hs lives only until the product below returns: a shared scratch buffer, not a fresh allocation
+      // (hundreds of kilobytes per pass). Rows of steps that filed nothing meet zero rows of G, but must
+      // not hold stale NaNs, so they are cleared.
+      const hsSize = this.steps * hSize;
+      const Hs = new Tensor(scratch(weight.dtype, hsSize).subarray(0, hsSize), [
+        this.steps * batch,
+        weight.shape[1]!,
+      ]);
+      if (filed.length < this.steps) Hs.data.fill(0);
       for (const t of filed) {
         const g = this.filedG[t]!.data;
         // G already holds gₜ when a fused VJP wrote it in place; otherwise copy it in.

@@ -6,8 +6,9 @@
  * each input. VJPs are written with differentiable tensor ops, so running them while recording builds a
  * graph of the backward pass itself (`createGraph`), which is what higher-order gradients need.
  */
-import { fmt, shapesEqual } from './shape.ts';
+
 import type { TypedArray } from './dtype.ts';
+import { fmt, shapesEqual } from './shape.ts';
 import type { Tensor } from './tensor.ts';
 
 /** A vector-Jacobian product: the output's gradient in, one gradient per input out (null: no gradient). */

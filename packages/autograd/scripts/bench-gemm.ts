@@ -6,7 +6,8 @@
  * kernel; cache interference from other processes still does. Not a test: numbers depend on the machine. Run: bench/node_modules/.bin/tsx packages/autograd/scripts/bench-gemm.ts [--quick] [--no-js]
  */
 import { matmulJs } from '../src/kernels/matmul.ts';
-import { wasmGemm, wasmStatus } from '../src/kernels/wasm/gemm.ts';
+import { wasmGemm } from '../src/kernels/wasm/gemm.ts';
+import { wasmStatus } from '../src/kernels/wasm/module.ts';
 
 type Kernel = (
   a: Float32Array,

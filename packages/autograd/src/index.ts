@@ -16,7 +16,7 @@ export {
 } from './engine.ts';
 export { grad, grads, valueAndGrad, valueAndGrads, vjp } from './functional.ts';
 export { type CheckedFn, type GradcheckOptions, gradcheck, gradgradcheck } from './gradcheck.ts';
-export { isWasmEnabled, setWasmEnabled } from './kernels/wasm/gemm.ts';
+export { isWasmEnabled, setWasmEnabled } from './kernels/wasm/module.ts';
 export * from './ops/index.ts';
 export { getRngState, manualSeed, setRngState } from './random.ts';
 export { broadcastShapes, type Shape } from './shape.ts';

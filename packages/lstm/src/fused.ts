@@ -34,6 +34,7 @@ import {
   tanh,
   zeros,
 } from '@tensorloom/autograd';
+import { wasmLstmBackward, wasmLstmForward } from '@tensorloom/autograd/kernels';
 import { multiOutput, splitParts } from './split.ts';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -513,9 +514,13 @@ function lstmPointwiseRecordedVjp(
 }
 
 /**
- * Forward in two passes, each loop in a function of its own (V8 optimises a function while it runs its
- * first hot loop, and a later loop that had not run yet would send it back to slower code on every call):
- * act = σ/tanh(xp + hh) gate block by gate block, then c' = f ⊙ c + i ⊙ g, tanh c' and h' = o ⊙ tanh c'.
+ * float32 with H a multiple of 4 runs autograd's WebAssembly SIMD version of this kernel (four hidden units
+ * per instruction, σ and tanh evaluated in float32: within 3–4 float32 ulps of the exact functions, and
+ * σ(v) = 0 below v = −87.3; see autograd's kernels/wasm/lstm-source.mjs) whenever that backend is available.
+ * Otherwise (float64, other H, backend off) the JavaScript kernel below: forward in two passes, each loop in
+ * a function of its own (V8 optimises a function while it runs its first hot loop, and a later loop that had
+ * not run yet would send it back to slower code on every call): act = σ/tanh(xp + hh) gate block by gate
+ * block, then c' = f ⊙ c + i ⊙ g, tanh c' and h' = o ⊙ tanh c'.
  */
 function lstmForwardKernel(
   xp: TypedArray,
@@ -529,6 +534,22 @@ function lstmForwardKernel(
   B: number,
   H: number,
 ): void {
+  if (
+    xp instanceof Float32Array &&
+    wasmLstmForward(
+      xp,
+      hh as Float32Array,
+      bias as Float32Array,
+      c as Float32Array,
+      act as Float32Array,
+      tc as Float32Array,
+      hOut as Float32Array,
+      cOut as Float32Array,
+      B,
+      H,
+    )
+  )
+    return;
   const bi = bias.subarray(0, 2 * H);
   const bg = bias.subarray(2 * H, 3 * H);
   const bo = bias.subarray(3 * H, 4 * H);
@@ -567,7 +588,8 @@ function lstmCellHidden(
 
 /**
  * The backward of `lstmForwardKernel` (formulas at `lstmPointwise`); an absent ∂h' or ∂c' comes as zeros.
- * Also accumulates ∂b += Σ_rows ∂a into `db` [4H].
+ * Also accumulates ∂b += Σ_rows ∂a into `db` [4H]. float32 with H a multiple of 4 runs the WebAssembly
+ * version when available (as the forward).
  */
 function lstmBackwardKernel(
   gh: TypedArray,
@@ -581,6 +603,22 @@ function lstmBackwardKernel(
   B: number,
   H: number,
 ): void {
+  if (
+    gh instanceof Float32Array &&
+    wasmLstmBackward(
+      gh,
+      gc as Float32Array,
+      c as Float32Array,
+      act as Float32Array,
+      tc as Float32Array,
+      da as Float32Array,
+      dc as Float32Array,
+      db as Float32Array,
+      B,
+      H,
+    )
+  )
+    return;
   for (let b = 0; b < B; b++) {
     const row = b * 4 * H;
     const s = b * H;

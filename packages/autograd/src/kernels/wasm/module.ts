@@ -1,0 +1,202 @@
+/**
+ * Loader of the WebAssembly SIMD kernel module (sources: generate-gemm.mjs and lstm-source.mjs, joined by
+ * source.mjs; built by scripts/build-wasm.mjs into module-wasm.generated.ts). The module is instantiated
+ * lazily on first use, after checking that the engine validates SIMD; until it is ready (or where it
+ * cannot run) callers keep using their JavaScript kernels. Tensors own plain JS typed arrays, so each
+ * kernel call copies its operands into wasm memory and its results back out (gemm.ts, lstm.ts); the memory
+ * grows to the largest problem seen and is reused by every call.
+ */
+import { wasmModuleBase64 } from './module-wasm.generated.ts';
+
+/** The module's exports (byte addresses for every pointer argument). */
+export interface WasmKernels {
+  readonly memory: WebAssembly.Memory;
+  heapBase(): number;
+  workspaceBytes(m: number, n: number, k: number): number;
+  gemm(
+    a: number,
+    b: number,
+    c: number,
+    m: number,
+    n: number,
+    k: number,
+    transA: number,
+    transB: number,
+    work: number,
+  ): void;
+  lstmForward(
+    xp: number,
+    hh: number,
+    bias: number,
+    c: number,
+    act: number,
+    tc: number,
+    hOut: number,
+    cOut: number,
+    batch: number,
+    hidden: number,
+  ): void;
+  lstmBackward(
+    gh: number,
+    gc: number,
+    c: number,
+    act: number,
+    tc: number,
+    da: number,
+    dc: number,
+    db: number,
+    batch: number,
+    hidden: number,
+  ): void;
+}
+
+/** Where the backend is: not tried yet, compiling in the background, usable, or not usable here. */
+export type WasmStatus = 'unloaded' | 'pending' | 'ready' | 'unavailable';
+
+/**
+ * (module (func (result v128) v128.const i32x4 0 0 0 0)): validates only where the engine has SIMD, so an
+ * engine without it never sees (or fails to compile) the real module.
+ */
+const SIMD_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, 0x03, 0x02, 0x01,
+  0x00, 0x0a, 0x16, 0x01, 0x14, 0x00, 0xfd, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0b,
+]);
+
+/** Buffers start on cache-line boundaries so v128 loads never straddle two lines needlessly. */
+const ALIGN = 64;
+const WASM_PAGE = 65536;
+/** wasm32 addresses are below 4 GiB; problems that would not fit stay on the JavaScript path. */
+const MAX_BYTES = 2 ** 32 - WASM_PAGE;
+
+let status: WasmStatus = 'unloaded';
+let kernels: WasmKernels | null = null;
+let heap = new Float32Array(0);
+let base = 0;
+
+const envFlag = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env
+  ?.TENSORLOOM_WASM;
+let enabled = !(envFlag !== undefined && ['0', 'false', 'off', 'no'].includes(envFlag.toLowerCase()));
+
+/**
+ * Turns the WebAssembly float32 kernels (matmul, fused LSTM cell) on or off (default on; the environment
+ * variable `TENSORLOOM_WASM=0` starts them off) and returns the previous setting. Off, every kernel runs
+ * its plain JavaScript version.
+ */
+export function setWasmEnabled(on: boolean): boolean {
+  const previous = enabled;
+  enabled = on;
+  return previous;
+}
+
+/** Whether float32 kernels may use the WebAssembly backend: switched on, and SIMD wasm usable here. */
+export function isWasmEnabled(): boolean {
+  return enabled && load() !== null;
+}
+
+/** The backend's load state (loading it if it was never tried), for diagnostics and benchmarks. */
+export function wasmStatus(): WasmStatus {
+  load();
+  return status;
+}
+
+/** The module's exports when switched on and ready, else null (starting the load if never tried). */
+export function wasmKernels(): WasmKernels | null {
+  return enabled ? load() : null;
+}
+
+/**
+ * Makes wasm memory at least `bytes` long (growth detaches the old buffer, so the view is refreshed) and
+ * returns a float32 view of all of it, or null when that much cannot be had.
+ */
+export function wasmHeap(ex: WasmKernels, bytes: number): Float32Array | null {
+  const have = ex.memory.buffer.byteLength;
+  if (bytes > have) {
+    if (bytes > MAX_BYTES) return null;
+    try {
+      ex.memory.grow(Math.ceil((bytes - have) / WASM_PAGE));
+    } catch {
+      return null;
+    }
+  }
+  if (heap.buffer !== ex.memory.buffer) heap = new Float32Array(ex.memory.buffer);
+  return heap;
+}
+
+/**
+ * Lays out buffers of the given float counts one after another from the first free byte, each on a cache
+ * line; returns their byte addresses and, last, the end of the layout.
+ */
+export function layout(...floats: number[]): number[] {
+  const addresses: number[] = [];
+  let at = base;
+  for (const count of floats) {
+    addresses.push(at);
+    at = alignUp(at + count * 4);
+  }
+  addresses.push(at);
+  return addresses;
+}
+
+function alignUp(x: number): number {
+  return Math.ceil(x / ALIGN) * ALIGN;
+}
+
+function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
+  const raw = atob(text);
+  const bytes = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+  return bytes;
+}
+
+/** Returns the instance when ready; otherwise starts loading (once) and returns null. */
+function load(): WasmKernels | null {
+  if (status === 'ready') return kernels;
+  if (status !== 'unloaded') return null;
+  if (typeof WebAssembly !== 'object' || !WebAssembly.validate(SIMD_PROBE)) {
+    status = 'unavailable';
+    return null;
+  }
+  const bytes = decodeBase64(wasmModuleBase64);
+  try {
+    adopt(new WebAssembly.Instance(new WebAssembly.Module(bytes), {}));
+  } catch {
+    // Browser main threads refuse synchronous compilation of modules over 4 KB: compile in the background
+    // and stay on the JavaScript kernels until it is done.
+    status = 'pending';
+    WebAssembly.instantiate(bytes, {}).then(
+      (result) => adopt(result.instance),
+      () => {
+        status = 'unavailable';
+      },
+    );
+    return null;
+  }
+  return kernels;
+}
+
+function adopt(instance: WebAssembly.Instance): void {
+  const ex = instance.exports as unknown as WasmKernels;
+  base = alignUp(ex.heapBase());
+  kernels = ex;
+  heap = new Float32Array(ex.memory.buffer);
+  warmUp(ex);
+  status = 'ready';
+}
+
+/**
+ * V8 first runs wasm in its baseline compiler and re-optimises functions once they have run for a while;
+ * a few small calls at load time trigger that, so real work does not start on the slow tier.
+ */
+function warmUp(ex: WasmKernels): void {
+  const size = 48;
+  const [a, b, c, work, end] = layout(size * size, size * size, size * size, 0);
+  if (!wasmHeap(ex, end! + ex.workspaceBytes(size, size, size))) return;
+  for (let round = 0; round < 4; round++) {
+    for (let flags = 0; flags < 4; flags++)
+      ex.gemm(a!, b!, c!, size, size, size, flags & 1, flags >> 1, work!);
+    // An LSTM cell of batch 4, hidden 96 over the same (zeroed) memory: 8 × 384 gates fit in size².
+    ex.lstmForward(a!, b!, c!, c!, work!, a!, b!, c!, 4, 96);
+    ex.lstmBackward(a!, b!, c!, work!, a!, b!, c!, a!, 4, 96);
+  }
+}

@@ -1,0 +1,2 @@
+/** The AssemblyScript source of the whole WebAssembly kernel module (see source.mjs). */
+export declare function wasmModuleSource(): string;

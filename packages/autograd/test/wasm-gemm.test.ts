@@ -4,7 +4,12 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { gemm, setWasmEnabled as setWasmEnabledPublic, tensor } from '../src/index.ts';
 import { matmul, matmulJs, WASM_MIN_WORK } from '../src/kernels/matmul.ts';
 import { wasmGemm, wasmGemmCallCount } from '../src/kernels/wasm/gemm.ts';
-import { isWasmEnabled, setWasmEnabled, wasmStatus } from '../src/kernels/wasm/module.ts';
+import {
+  isWasmEnabled,
+  setWasmEnabled,
+  wasmStatus,
+  withResidentOperands,
+} from '../src/kernels/wasm/module.ts';
 import { wasmModuleSourceHash } from '../src/kernels/wasm/module-wasm.generated.ts';
 import { wasmModuleSource } from '../src/kernels/wasm/source.mjs';
 
@@ -216,6 +221,110 @@ describe('wasm float32 GEMM backend', () => {
     matmulJs(Float64Array.from(c), 0, x, 0, cx, 0, size, 1, size, false, false);
     for (let i = 0; i < size; i++) expect(Math.abs(cx[i]! - abx[i]!)).toBeLessThan(1e-3 * size);
     checkAgainstReference({ ...small, seed: 8 });
+  });
+});
+
+describe('resident operands (withResidentOperands)', () => {
+  const [m, n, k] = [5, 40, 24];
+  const product = (a: Float32Array, b: Float32Array, transB = false) => {
+    const c = new Float32Array(m * n);
+    expect(wasmGemm(a, 0, b, 0, c, 0, m, n, k, false, transB)).toBe(true);
+    return c;
+  };
+
+  it('give the same products as copying, in every operand position and nested scopes', () => {
+    const a = randomArray(m * k, 21);
+    const b = randomArray(k * n, 22);
+    const plain = product(a, b);
+    const plainT = product(a, randomArray(k * n, 22), true);
+    withResidentOperands([b], () => {
+      expect(product(a, b)).toEqual(plain);
+      withResidentOperands([a, b], () => {
+        expect(product(a, b)).toEqual(plain);
+        expect(product(a, b, true)).toEqual(plainT);
+      });
+      expect(product(a, b)).toEqual(plain);
+    });
+  });
+
+  it('are read from the copy made when the scope opened (which is why they must not be written inside)', () => {
+    const a = randomArray(m * k, 33);
+    const b = randomArray(k * n, 34);
+    const want = product(a, b);
+    withResidentOperands([b], () => {
+      b.fill(0); // breaks the contract on purpose, to show the products inside read the resident copy
+      expect(product(a, b)).toEqual(want);
+    });
+    expect(product(a, b)).toEqual(new Float32Array(m * n));
+  });
+
+  it('are copied afresh by each scope, so writes between scopes are seen', () => {
+    const a = randomArray(m * k, 23);
+    const b = randomArray(k * n, 24);
+    withResidentOperands([b], () => product(a, b));
+    b[0] = 100;
+    b[k * n - 1] = -7;
+    const want = product(a, b);
+    withResidentOperands([b], () => {
+      expect(product(a, b)).toEqual(want);
+    });
+  });
+
+  it('match only the whole array: a view of part of it (or an offset) is copied as usual', () => {
+    const big = randomArray(2 * k * n, 25);
+    const a = randomArray(m * k, 26);
+    const half = big.subarray(k * n);
+    const want = product(a, half);
+    const wantOffset = new Float32Array(m * n);
+    wasmGemm(a, 0, big, k * n, wantOffset, 0, m, n, k, false, false);
+    withResidentOperands([big], () => {
+      expect(product(a, half)).toEqual(want);
+      const c = new Float32Array(m * n);
+      expect(wasmGemm(a, 0, big, k * n, c, 0, m, n, k, false, false)).toBe(true);
+      expect(c).toEqual(wantOffset);
+    });
+  });
+
+  it('are released when the scope throws, and later products use fresh data', () => {
+    const a = randomArray(m * k, 27);
+    const b = randomArray(k * n, 28);
+    expect(() =>
+      withResidentOperands([b], () => {
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
+    b.fill(0.5);
+    const c = product(a, b);
+    const ref = new Float32Array(m * n);
+    matmulJs(a, 0, b, 0, ref, 0, m, n, k, false, false);
+    for (let i = 0; i < m * n; i++) expect(Math.abs(c[i]! - ref[i]!)).toBeLessThan(1e-5);
+  });
+
+  it('leave the products right across memory growth inside the scope', () => {
+    const a = randomArray(m * k, 29);
+    const b = randomArray(k * n, 30);
+    const want = product(a, b);
+    withResidentOperands([b], () => {
+      // A product big enough to grow memory (about 10 MB), then the resident one again.
+      const size = 900;
+      const c = new Float32Array(size * size);
+      expect(
+        wasmGemm(
+          randomArray(size * size, 31),
+          0,
+          randomArray(size * size, 32),
+          0,
+          c,
+          0,
+          size,
+          size,
+          size,
+          false,
+          false,
+        ),
+      ).toBe(true);
+      expect(product(a, b)).toEqual(want);
+    });
   });
 });
 

@@ -247,6 +247,7 @@ export function lstmCell(w: LSTMWeights): RecurrentCell<LSTMState> {
       return lstmStepWithBias(xp, bias, state, w, observe, shared);
     },
     output: (state) => state[0],
+    stepWeights: w.weight_hr ? [w.weight_hh, w.weight_hr] : [w.weight_hh],
   };
 }
 
@@ -262,6 +263,7 @@ export function gruCell(w: CellWeights): RecurrentCell<Tensor> {
     projectInput: (x) => steps.project(gruInput(x, w)),
     step: (xp, h, observe) => gruStepShared(xp, h, w, observe, steps.stepOf(xp, () => null).shared),
     output: (h) => h,
+    stepWeights: [w.weight_hh],
   };
 }
 
@@ -276,6 +278,7 @@ export function rnnCell(w: CellWeights, nonlinearity: Nonlinearity = 'tanh'): Re
     projectInput: (x) => rnnInput(x, w),
     step: (xp, h, observe) => rnnStep(xp, h, w, nonlinearity, observe),
     output: (h) => h,
+    stepWeights: [w.weight_hh],
   };
 }
 

@@ -4,11 +4,12 @@
  * (values), to the JavaScript kernel (gradients, on identical float32 inputs), at the special values of σ
  * and tanh, and for its dispatch (float64, other H and the backend switched off keep the JavaScript kernel).
  */
-import { noGrad, setWasmEnabled, type Tensor, tensor, zeros } from '@tensorloom/autograd';
+import { manualSeed, noGrad, randn, setWasmEnabled, type Tensor, tensor, zeros } from '@tensorloom/autograd';
 import { wasmLstmCallCount } from '@tensorloom/autograd/kernels';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lstmPointwise, lstmPointwiseComposed } from '../src/fused.ts';
+import { LSTM } from '../src/index.ts';
 
 let previous = true;
 beforeAll(() => {
@@ -172,6 +173,29 @@ describe('fused LSTM cell on the WebAssembly kernel (float32)', () => {
     expect(step(200, -Infinity)).toBe(-1);
     expect(Number.isNaN(step(Number.NaN, 1))).toBe(true);
     expect(Number.isNaN(step(200, Number.NaN))).toBe(true);
+  });
+
+  it('gives a float32 LSTM layer (wasm products with W_hh resident, wasm cell) the float64 layer’s numbers', () => {
+    manualSeed(3);
+    const lstm = new LSTM({ inputSize: 6, hiddenSize: 12, numLayers: 2, bidirectional: true });
+    const x = randn([9, 4, 6]);
+    const run = (model: LSTM, input: Tensor) => {
+      model.zeroGrad();
+      const [out, [h, c]] = model.forward(input);
+      out.mul(out).sum().add(h.sum()).add(c.sum()).backward();
+      return [out, ...model.parameters().map((p) => p.grad!)];
+    };
+    const before = wasmLstmCallCount();
+    const got = run(lstm, x);
+    expect(wasmLstmCallCount() - before).toBe(2 * 2 * 9 * 2); // layers · directions · steps · (forward, backward)
+    const want = run(lstm.double(), x.to('float64'));
+    got.forEach((g, i) => {
+      let scale = 0;
+      for (const v of want[i]!.data) scale = Math.max(scale, Math.abs(v));
+      for (let k = 0; k < g.size; k++) {
+        expect(Math.abs(g.data[k]! - want[i]!.data[k]!)).toBeLessThanOrEqual(2e-6 * scale + 1e-7);
+      }
+    });
   });
 
   it('runs only for float32 with H a multiple of 4 and the backend on', () => {

@@ -1,8 +1,9 @@
 /**
  * The JavaScript side of the WebAssembly SIMD float32 GEMM (kernel source: generate-gemm.mjs; loading and
- * memory: module.ts): copies the operands into wasm memory, runs the kernel, copies the product out.
+ * memory: module.ts): copies the operands into wasm memory (unless they are resident, see
+ * `withResidentOperands`), runs the kernel, copies the product out.
  */
-import { layout, wasmHeap, wasmKernels } from './module.ts';
+import { layout, residentAddress, wasmHeap, wasmKernels } from './module.ts';
 
 let calls = 0;
 
@@ -40,11 +41,21 @@ export function wasmGemm(
     c.fill(0, cOffset, cOffset + sizeC);
     return true;
   }
-  const [aPtr, bPtr, cPtr, work] = layout(sizeA, sizeB, sizeC) as [number, number, number, number];
+  // Operands kept resident by an enclosing `withResidentOperands` are read where they are.
+  const aResident = residentAddress(a, aOffset, sizeA);
+  const bResident = residentAddress(b, bOffset, sizeB);
+  const [aCopy, bCopy, cPtr, work] = layout(aResident < 0 ? sizeA : 0, bResident < 0 ? sizeB : 0, sizeC) as [
+    number,
+    number,
+    number,
+    number,
+  ];
   const heap = wasmHeap(ex, work + ex.workspaceBytes(m, n, k));
   if (heap === null) return false;
-  heap.set(a.subarray(aOffset, aOffset + sizeA), aPtr >>> 2);
-  heap.set(b.subarray(bOffset, bOffset + sizeB), bPtr >>> 2);
+  if (aResident < 0) heap.set(a.subarray(aOffset, aOffset + sizeA), aCopy >>> 2);
+  if (bResident < 0) heap.set(b.subarray(bOffset, bOffset + sizeB), bCopy >>> 2);
+  const aPtr = aResident < 0 ? aCopy : aResident;
+  const bPtr = bResident < 0 ? bCopy : bResident;
   ex.gemm(aPtr, bPtr, cPtr, m, n, k, transA ? 1 : 0, transB ? 1 : 0, work);
   c.set(heap.subarray(cPtr >>> 2, (cPtr >>> 2) + sizeC), cOffset);
   calls++;

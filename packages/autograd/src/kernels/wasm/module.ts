@@ -72,7 +72,12 @@ const MAX_BYTES = 2 ** 32 - WASM_PAGE;
 let status: WasmStatus = 'unloaded';
 let kernels: WasmKernels | null = null;
 let heap = new Float32Array(0);
+/** First free byte after the module's own data; resident operands start here, then each call's buffers. */
 let base = 0;
+/** Arrays kept in wasm memory by the open `withResidentOperands` scopes (innermost last), and their addresses. */
+const residents: Array<{ array: Float32Array; address: number }> = [];
+/** Where each call's buffers start: after the resident operands. */
+let scratchStart = 0;
 
 const envFlag = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env
   ?.TENSORLOOM_WASM;
@@ -124,12 +129,48 @@ export function wasmHeap(ex: WasmKernels, bytes: number): Float32Array | null {
 }
 
 /**
- * Lays out buffers of the given float counts one after another from the first free byte, each on a cache
- * line; returns their byte addresses and, last, the end of the layout.
+ * Runs `fn` with the given float32 arrays copied into wasm memory once, for its whole duration: a kernel call
+ * inside whose operand is one of them (the same array object, whole) reads that copy instead of copying
+ * the array again. For weights that every step of a loop multiplies by (an LSTM's W_hh, 256 KB copied and
+ * read twice per step otherwise). The arrays must not be written while `fn` runs; scopes nest, and each
+ * releases its copies when it returns or throws. Without the backend this is just `fn()`.
+ */
+export function withResidentOperands<T>(arrays: readonly Float32Array[], fn: () => T): T {
+  const ex = wasmKernels();
+  if (ex === null || arrays.length === 0) return fn();
+  const depth = residents.length;
+  const start = scratchStart;
+  for (const array of arrays) {
+    if (residentAddress(array, 0, array.length) >= 0) continue;
+    const end = alignUp(scratchStart + array.length * 4);
+    const memory = wasmHeap(ex, end);
+    if (memory === null) break; // does not fit: calls copy it as usual
+    memory.set(array, scratchStart >>> 2);
+    residents.push({ array, address: scratchStart });
+    scratchStart = end;
+  }
+  try {
+    return fn();
+  } finally {
+    residents.length = depth;
+    scratchStart = start;
+  }
+}
+
+/** The byte address of `array[offset, offset + size)` when it is a whole resident operand, else −1. */
+export function residentAddress(array: Float32Array, offset: number, size: number): number {
+  if (offset !== 0 || size !== array.length) return -1;
+  for (const r of residents) if (r.array === array) return r.address;
+  return -1;
+}
+
+/**
+ * Lays out buffers of the given float counts one after another from the first free byte after the
+ * resident operands, each on a cache line; returns their byte addresses and, last, the end of the layout.
  */
 export function layout(...floats: number[]): number[] {
   const addresses: number[] = [];
-  let at = base;
+  let at = scratchStart;
   for (const count of floats) {
     addresses.push(at);
     at = alignUp(at + count * 4);
@@ -178,6 +219,7 @@ function load(): WasmKernels | null {
 function adopt(instance: WebAssembly.Instance): void {
   const ex = instance.exports as unknown as WasmKernels;
   base = alignUp(ex.heapBase());
+  scratchStart = base;
   kernels = ex;
   heap = new Float32Array(ex.memory.buffer);
   warmUp(ex);

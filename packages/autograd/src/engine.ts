@@ -8,6 +8,7 @@
  */
 
 import type { TypedArray } from './dtype.ts';
+import { withResidentScope } from './kernels/wasm/module.ts';
 import { fmt, shapesEqual } from './shape.ts';
 import type { Tensor } from './tensor.ts';
 
@@ -204,7 +205,8 @@ export function runBackward(
       if (!retainGraph) release(node);
     }
   };
-  inNewPass(() => withGradMode(createGraph, pass));
+  // One residency scope per pass: weights a pass's VJPs keep in wasm memory are let go when it ends.
+  inNewPass(() => withResidentScope(() => withGradMode(createGraph, pass)));
   return inputs ? inputs.map((t) => wanted!.get(t) ?? null) : [];
 }
 

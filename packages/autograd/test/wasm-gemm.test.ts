@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { gemm, setWasmEnabled as setWasmEnabledPublic, tensor } from '../src/index.ts';
+import { customOp, gemm, mul, setWasmEnabled as setWasmEnabledPublic, sum, tensor } from '../src/index.ts';
 import { matmul, matmulJs, WASM_MIN_WORK } from '../src/kernels/matmul.ts';
 import { wasmGemm, wasmGemmCallCount } from '../src/kernels/wasm/gemm.ts';
 import {
   isWasmEnabled,
+  keepResident,
   setWasmEnabled,
   wasmStatus,
   withResidentOperands,
@@ -298,6 +299,30 @@ describe('resident operands (withResidentOperands)', () => {
     const ref = new Float32Array(m * n);
     matmulJs(a, 0, b, 0, ref, 0, m, n, k, false, false);
     for (let i = 0; i < m * n; i++) expect(Math.abs(c[i]! - ref[i]!)).toBeLessThan(1e-5);
+  });
+
+  it('can be kept by a VJP for the rest of its backward pass, and are let go when the pass ends', () => {
+    const a = randomArray(m * k, 35);
+    const b = randomArray(k * n, 36);
+    const want = product(a, b);
+    keepResident(b); // outside any scope: nothing is kept
+    b.fill(0);
+    expect(product(a, b)).toEqual(new Float32Array(m * n));
+    b.set(randomArray(k * n, 36));
+    const seen: Float32Array[] = [];
+    const x = tensor([1, 2], { requiresGrad: true });
+    const op = customOp('keeps', {
+      forward: (v) => mul(v, 1),
+      backward: (g) => {
+        keepResident(b);
+        b.fill(0); // against the contract, to show the pass reads the kept copy
+        seen.push(product(a, b));
+        return [g];
+      },
+    });
+    sum(op(x)).backward();
+    expect(seen[0]).toEqual(want);
+    expect(product(a, b)).toEqual(new Float32Array(m * n)); // the pass is over: b is read afresh
   });
 
   it('leave the products right across memory growth inside the scope', () => {

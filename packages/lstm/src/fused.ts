@@ -34,7 +34,7 @@ import {
   tanh,
   zeros,
 } from '@tensorloom/autograd';
-import { wasmLstmBackward, wasmLstmForward } from '@tensorloom/autograd/kernels';
+import { keepResident, wasmLstmBackward, wasmLstmForward } from '@tensorloom/autograd/kernels';
 import { multiOutput, splitParts } from './split.ts';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -293,6 +293,8 @@ export class RecurrentProduct {
     const pass = currentBackwardPass();
     if (pass === this.pass) return;
     this.pass = pass;
+    // Every step of this pass multiplies by W (∂h = g·W): keep it in wasm memory until the pass ends.
+    if (this.weight.data instanceof Float32Array) keepResident(this.weight.data);
     this.filedG.fill(null);
     this.filedH.fill(null);
     this.rows = null;

@@ -5,4 +5,11 @@
  * JavaScript kernel, which stays the reference the tests hold the WebAssembly one to.
  */
 export { wasmLstmBackward, wasmLstmCallCount, wasmLstmForward } from './wasm/lstm.ts';
-export { isWasmEnabled, setWasmEnabled, wasmStatus, withResidentOperands } from './wasm/module.ts';
+export {
+  isWasmEnabled,
+  keepResident,
+  setWasmEnabled,
+  wasmStatus,
+  withResidentOperands,
+  withResidentScope,
+} from './wasm/module.ts';

@@ -78,6 +78,8 @@ let base = 0;
 const residents: Array<{ array: Float32Array; address: number }> = [];
 /** Where each call's buffers start: after the resident operands. */
 let scratchStart = 0;
+/** How many residency scopes are open. */
+let scopes = 0;
 
 const envFlag = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env
   ?.TENSORLOOM_WASM;
@@ -136,25 +138,43 @@ export function wasmHeap(ex: WasmKernels, bytes: number): Float32Array | null {
  * releases its copies when it returns or throws. Without the backend this is just `fn()`.
  */
 export function withResidentOperands<T>(arrays: readonly Float32Array[], fn: () => T): T {
-  const ex = wasmKernels();
-  if (ex === null || arrays.length === 0) return fn();
+  return withResidentScope(() => {
+    for (const array of arrays) keepResident(array);
+    return fn();
+  });
+}
+
+/**
+ * Runs `fn` as a residency scope: operands made resident inside it (`keepResident`) stay until it returns
+ * or throws. The engine runs every backward pass as one, so a VJP can keep a weight that the pass's steps
+ * multiply by (an LSTM's W_hh) resident for the rest of the pass.
+ */
+export function withResidentScope<T>(fn: () => T): T {
   const depth = residents.length;
   const start = scratchStart;
-  for (const array of arrays) {
-    if (residentAddress(array, 0, array.length) >= 0) continue;
-    const end = alignUp(scratchStart + array.length * 4);
-    const memory = wasmHeap(ex, end);
-    if (memory === null) break; // does not fit: calls copy it as usual
-    memory.set(array, scratchStart >>> 2);
-    residents.push({ array, address: scratchStart });
-    scratchStart = end;
-  }
+  scopes++;
   try {
     return fn();
   } finally {
+    scopes--;
     residents.length = depth;
     scratchStart = start;
   }
+}
+
+/**
+ * Copies `array` into wasm memory until the innermost open scope ends (see `withResidentOperands`); does
+ * nothing outside a scope, without the backend, when it is already resident, or when it does not fit.
+ */
+export function keepResident(array: Float32Array): void {
+  const ex = wasmKernels();
+  if (ex === null || scopes === 0 || residentAddress(array, 0, array.length) >= 0) return;
+  const end = alignUp(scratchStart + array.length * 4);
+  const memory = wasmHeap(ex, end);
+  if (memory === null) return; // does not fit: calls copy it as usual
+  memory.set(array, scratchStart >>> 2);
+  residents.push({ array, address: scratchStart });
+  scratchStart = end;
 }
 
 /** The byte address of `array[offset, offset + size)` when it is a whole resident operand, else −1. */

@@ -34,7 +34,13 @@ import {
   tanh,
   zeros,
 } from '@tensorloom/autograd';
-import { keepResident, wasmLstmBackward, wasmLstmForward } from '@tensorloom/autograd/kernels';
+import {
+  keepResident,
+  wasmGruBackward,
+  wasmGruForward,
+  wasmLstmBackward,
+  wasmLstmForward,
+} from '@tensorloom/autograd/kernels';
 import { multiOutput, splitParts } from './split.ts';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -518,7 +524,7 @@ function lstmPointwiseRecordedVjp(
 /**
  * float32 with H a multiple of 4 runs autograd's WebAssembly SIMD version of this kernel (four hidden units
  * per instruction, σ and tanh evaluated in float32: within 3–4 float32 ulps of the exact functions, and
- * σ(v) = 0 below v = −87.3; see autograd's kernels/wasm/lstm-source.mjs) whenever that backend is available.
+ * σ(v) = 0 below v = −87.3; see autograd's kernels/wasm/cells-source.mjs) whenever that backend is available.
  * Otherwise (float64, other H, backend off) the JavaScript kernel below: forward in two passes, each loop in
  * a function of its own (V8 optimises a function while it runs its first hot loop, and a later loop that had
  * not run yet would send it back to slower code on every call): act = σ/tanh(xp + hh) gate block by gate
@@ -737,7 +743,10 @@ function gruPointwiseRecordedVjp(xp: Tensor, hh: Tensor, h: Tensor, d: Tensor): 
   return [cat([dar, daz, dan], 1), cat([dar, daz, mul(dan, r)], 1), mul(d, z)];
 }
 
-/** Forward in passes: r, z = σ(xp + hh), then n = tanh(x_n + r ⊙ h_n), then h' = n + z ⊙ (h − n). */
+/**
+ * Forward in passes: r, z = σ(xp + hh), then n = tanh(x_n + r ⊙ h_n), then h' = n + z ⊙ (h − n). float32
+ * with H a multiple of 4 runs the WebAssembly version when available (as `lstmForwardKernel`).
+ */
 function gruForwardKernel(
   xp: TypedArray,
   hh: TypedArray,
@@ -747,6 +756,11 @@ function gruForwardKernel(
   B: number,
   H: number,
 ): void {
+  if (
+    xp instanceof Float32Array &&
+    wasmGruForward(xp, hh as Float32Array, h as Float32Array, act as Float32Array, out as Float32Array, B, H)
+  )
+    return;
   const noBias = sharedZeros(out instanceof Float64Array ? 'float64' : 'float32', 2 * H);
   for (let b = 0; b < B; b++) {
     const row = 3 * H * b;
@@ -781,6 +795,7 @@ function gruHidden(act: TypedArray, h: TypedArray, out: TypedArray, B: number, H
   }
 }
 
+/** The backward of `gruForwardKernel` (formulas at `gruPointwise`); float32 as the forward. */
 function gruBackwardKernel(
   d: TypedArray,
   hh: TypedArray,
@@ -792,6 +807,21 @@ function gruBackwardKernel(
   B: number,
   H: number,
 ): void {
+  if (
+    d instanceof Float32Array &&
+    wasmGruBackward(
+      d,
+      hh as Float32Array,
+      h as Float32Array,
+      act as Float32Array,
+      dxp as Float32Array,
+      dhh as Float32Array,
+      dh as Float32Array | null,
+      B,
+      H,
+    )
+  )
+    return;
   for (let b = 0; b < B; b++) {
     const row = b * 3 * H;
     const s = b * H;

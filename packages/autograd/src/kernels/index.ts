@@ -4,7 +4,13 @@
  * false when it cannot run (backend off or not ready, unsupported size), and the caller then runs its own
  * JavaScript kernel, which stays the reference the tests hold the WebAssembly one to.
  */
-export { wasmLstmBackward, wasmLstmCallCount, wasmLstmForward } from './wasm/lstm.ts';
+export {
+  wasmCellCallCount,
+  wasmGruBackward,
+  wasmGruForward,
+  wasmLstmBackward,
+  wasmLstmForward,
+} from './wasm/cells.ts';
 export {
   isWasmEnabled,
   keepResident,

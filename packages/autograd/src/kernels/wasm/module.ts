@@ -1,9 +1,9 @@
 /**
- * Loader of the WebAssembly SIMD kernel module (sources: generate-gemm.mjs and lstm-source.mjs, joined by
+ * Loader of the WebAssembly SIMD kernel module (sources: generate-gemm.mjs and cells-source.mjs, joined by
  * source.mjs; built by scripts/build-wasm.mjs into module-wasm.generated.ts). The module is instantiated
  * lazily on first use, after checking that the engine validates SIMD; until it is ready (or where it
  * cannot run) callers keep using their JavaScript kernels. Tensors own plain JS typed arrays, so each
- * kernel call copies its operands into wasm memory and its results back out (gemm.ts, lstm.ts); the memory
+ * kernel call copies its operands into wasm memory and its results back out (gemm.ts, cells.ts); the memory
  * grows to the largest problem seen and is reused by every call.
  */
 import { wasmModuleBase64 } from './module-wasm.generated.ts';
@@ -33,6 +33,27 @@ export interface WasmKernels {
     tc: number,
     hOut: number,
     cOut: number,
+    batch: number,
+    hidden: number,
+  ): void;
+  gruForward(
+    xp: number,
+    hh: number,
+    h: number,
+    act: number,
+    hOut: number,
+    batch: number,
+    hidden: number,
+  ): void;
+  gruBackward(
+    d: number,
+    hh: number,
+    h: number,
+    act: number,
+    dxp: number,
+    dhh: number,
+    dh: number,
+    withDh: number,
     batch: number,
     hidden: number,
   ): void;
@@ -86,7 +107,7 @@ const envFlag = (globalThis as { process?: { env?: Record<string, string | undef
 let enabled = !(envFlag !== undefined && ['0', 'false', 'off', 'no'].includes(envFlag.toLowerCase()));
 
 /**
- * Turns the WebAssembly float32 kernels (matmul, fused LSTM cell) on or off (default on; the environment
+ * Turns the WebAssembly float32 kernels (matmul, fused LSTM and GRU cells) on or off (default on; the environment
  * variable `TENSORLOOM_WASM=0` starts them off) and returns the previous setting. Off, every kernel runs
  * its plain JavaScript version.
  */
@@ -260,5 +281,7 @@ function warmUp(ex: WasmKernels): void {
     // An LSTM cell of batch 4, hidden 96 over the same (zeroed) memory: 8 × 384 gates fit in size².
     ex.lstmForward(a!, b!, c!, c!, work!, a!, b!, c!, 4, 96);
     ex.lstmBackward(a!, b!, c!, work!, a!, b!, c!, a!, 4, 96);
+    ex.gruForward(a!, b!, c!, work!, a!, 4, 96);
+    ex.gruBackward(a!, b!, c!, work!, a!, b!, c!, 1, 4, 96);
   }
 }

@@ -3,9 +3,10 @@
  * cell, one module so that they share one memory (module.ts). scripts/build-wasm.mjs compiles it; a test
  * checks the committed module was built from exactly this text.
  */
+
+import { cellKernelSource } from './cells-source.mjs';
 import { generateGemmSource } from './generate-gemm.mjs';
-import { lstmKernelSource } from './lstm-source.mjs';
 
 export function wasmModuleSource() {
-  return generateGemmSource() + lstmKernelSource;
+  return generateGemmSource() + cellKernelSource;
 }

@@ -1,8 +1,8 @@
 /**
- * The JavaScript side of the fused LSTM cell kernels (source: lstm-source.mjs; loading and memory:
+ * The JavaScript side of the fused LSTM and GRU cell kernels (source: cells-source.mjs; loading and memory:
  * module.ts): copies the step's operands into wasm memory, runs the kernel, copies the results out. The
  * equations, the JavaScript kernels these stand in for, and their tests are `@tensorloom/lstm`'s
- * `lstmPointwise` (fused.ts). Each returns false, writing nothing, when the backend is off or not ready, or
+ * `lstmPointwise` and `gruPointwise` (fused.ts). Each returns false, writing nothing, when the backend is off or not ready, or
  * when H is not a multiple of 4 (the kernels work on four hidden units at a time); the caller then runs
  * its JavaScript kernel.
  */
@@ -10,8 +10,8 @@ import { layout, wasmHeap, wasmKernels } from './module.ts';
 
 let calls = 0;
 
-/** How many LSTM cell kernels (forward or backward) have run in WebAssembly (lets tests observe dispatch). */
-export function wasmLstmCallCount(): number {
+/** How many cell kernels (LSTM or GRU, forward or backward) have run in WebAssembly (lets tests observe dispatch). */
+export function wasmCellCallCount(): number {
   return calls;
 }
 
@@ -84,6 +84,68 @@ export function wasmLstmBackward(
   da.set(heap.subarray(pDa! >>> 2, (pDa! >>> 2) + 4 * n));
   dc.set(heap.subarray(pDc! >>> 2, (pDc! >>> 2) + n));
   db.set(heap.subarray(pDb! >>> 2, (pDb! >>> 2) + 4 * hidden));
+  calls++;
+  return true;
+}
+
+/**
+ * One GRU step's pointwise forward, float32: act = [r, z, n] with r, z = σ(xp + hh) and n = tanh(x_n + r·h_n),
+ * h' = n + z·(h − n) into `hOut`. xp, hh, act: [B, 3H]; h, hOut: [B, H].
+ */
+export function wasmGruForward(
+  xp: Float32Array,
+  hh: Float32Array,
+  h: Float32Array,
+  act: Float32Array,
+  hOut: Float32Array,
+  batch: number,
+  hidden: number,
+): boolean {
+  const ex = wasmKernels();
+  if (ex === null || hidden % 4 !== 0) return false;
+  const n = batch * hidden;
+  const [pXp, pHh, pH, pAct, pOut, end] = layout(3 * n, 3 * n, n, 3 * n, n);
+  const heap = wasmHeap(ex, end!);
+  if (heap === null) return false;
+  heap.set(xp.subarray(0, 3 * n), pXp! >>> 2);
+  heap.set(hh.subarray(0, 3 * n), pHh! >>> 2);
+  heap.set(h.subarray(0, n), pH! >>> 2);
+  ex.gruForward(pXp!, pHh!, pH!, pAct!, pOut!, batch, hidden);
+  act.set(heap.subarray(pAct! >>> 2, (pAct! >>> 2) + 3 * n));
+  hOut.set(heap.subarray(pOut! >>> 2, (pOut! >>> 2) + n));
+  calls++;
+  return true;
+}
+
+/**
+ * The backward of `wasmGruForward`, float32, from d = ∂L/∂h' [B, H] and the kept hh, h, act: writes
+ * dxp and dhh [B, 3H] and, when given, dh = ∂L/∂h [B, H].
+ */
+export function wasmGruBackward(
+  d: Float32Array,
+  hh: Float32Array,
+  h: Float32Array,
+  act: Float32Array,
+  dxp: Float32Array,
+  dhh: Float32Array,
+  dh: Float32Array | null,
+  batch: number,
+  hidden: number,
+): boolean {
+  const ex = wasmKernels();
+  if (ex === null || hidden % 4 !== 0) return false;
+  const n = batch * hidden;
+  const [pD, pHh, pH, pAct, pDxp, pDhh, pDh, end] = layout(n, 3 * n, n, 3 * n, 3 * n, 3 * n, n);
+  const heap = wasmHeap(ex, end!);
+  if (heap === null) return false;
+  heap.set(d.subarray(0, n), pD! >>> 2);
+  heap.set(hh.subarray(0, 3 * n), pHh! >>> 2);
+  heap.set(h.subarray(0, n), pH! >>> 2);
+  heap.set(act.subarray(0, 3 * n), pAct! >>> 2);
+  ex.gruBackward(pD!, pHh!, pH!, pAct!, pDxp!, pDhh!, pDh!, dh === null ? 0 : 1, batch, hidden);
+  dxp.set(heap.subarray(pDxp! >>> 2, (pDxp! >>> 2) + 3 * n));
+  dhh.set(heap.subarray(pDhh! >>> 2, (pDhh! >>> 2) + 3 * n));
+  dh?.set(heap.subarray(pDh! >>> 2, (pDh! >>> 2) + n));
   calls++;
   return true;
 }

@@ -1,10 +1,11 @@
 /**
- * AssemblyScript source of the fused LSTM cell kernels (float32, f32x4 SIMD), compiled into the same module
- * as the GEMM (see source.mjs). They are the pointwise part of an LSTM step, after the matrix products, as in
- * PyTorch's fused LSTM cell kernel; `@tensorloom/lstm`'s `lstmPointwise` (fused.ts) holds the equations,
- * the float64 and fallback JavaScript kernels, and the tests against the composed definition.
+ * AssemblyScript source of the fused LSTM and GRU cell kernels (float32, f32x4 SIMD), compiled into the same
+ * module as the GEMM (see source.mjs). They are the pointwise part of a step, after the matrix products, as
+ * in PyTorch's fused LSTM/GRU cell kernels; `@tensorloom/lstm`'s `lstmPointwise`/`gruPointwise` (fused.ts)
+ * hold the equations, the float64 and fallback JavaScript kernels, and the tests against the composed
+ * definitions.
  *
- * Layout: rows of the gate block are [i | f | g | o], each H wide (PyTorch's gate order); H must be a
+ * Layout: rows of the gate block are [i | f | g | o] (GRU: [r | z | n]), each H wide (PyTorch's gate order); H must be a
  * multiple of 4 (the caller checks). Every vector of four lanes holds four hidden units of one gate.
  *
  * Accuracy (float32 throughout, where the JavaScript kernels compute in doubles and round once):
@@ -16,8 +17,8 @@
  *   Measured against float64: σ within 1.7e-7 and tanh within 2.5e-7 relative (3–4 float32 ulps).
  * min/max propagate NaN in wasm, so NaN inputs give NaN outputs.
  */
-export const lstmKernelSource = `
-// ---- fused LSTM cell (lstm-source.mjs) ----
+export const cellKernelSource = `
+// ---- fused LSTM and GRU cells (cells-source.mjs) ----
 
 /** eˣ for x ≤ 0 in each lane (0 below −87.3). */
 @inline
@@ -138,6 +139,71 @@ export function lstmBackward(gh: usize, gc: usize, c: usize, act: usize, tc: usi
       v128.store(db + jg, f32x4.add(v128.load(db + jg), dag));
       v128.store(db + jo, f32x4.add(v128.load(db + jo), dao));
       v128.store(dc + s + j, f32x4.mul(dcn, f));
+    }
+  }
+}
+
+/**
+ * One GRU step's pointwise part for B rows (PyTorch's gate order r, z, n; b_hn inside hh):
+ *   r = σ(x_r + h_r),  z = σ(x_z + h_z),  n = tanh(x_n + r·h_n),  h' = n + z·(h − n).
+ * xp, hh, act = [r | z | n] [B, 3H]; h, hOut [B, H].
+ */
+export function gruForward(xp: usize, hh: usize, h: usize, act: usize, hOut: usize, B: i32, H: i32): void {
+  const hb = <usize>H << 2;
+  const rowBytes = hb * 3;
+  for (let b = 0; b < B; b++) {
+    const row = <usize>b * rowBytes;
+    const x = xp + row;
+    const y = hh + row;
+    const a = act + row;
+    const s = <usize>b * hb;
+    for (let j: usize = 0; j < hb; j += 16) {
+      const jz = j + hb;
+      const jn = jz + hb;
+      const r = sigmoid4(f32x4.add(v128.load(x + j), v128.load(y + j)));
+      const z = sigmoid4(f32x4.add(v128.load(x + jz), v128.load(y + jz)));
+      const n = tanh4(f32x4.add(v128.load(x + jn), f32x4.mul(r, v128.load(y + jn))));
+      v128.store(a + j, r);
+      v128.store(a + jz, z);
+      v128.store(a + jn, n);
+      v128.store(hOut + s + j, f32x4.add(n, f32x4.mul(z, f32x4.sub(v128.load(h + s + j), n))));
+    }
+  }
+}
+
+/**
+ * The backward of gruForward from d = ∂L/∂h' [B, H]:
+ *   ∂a_n = d·(1 − z)·(1 − n²),  ∂a_r = ∂a_n·h_n·r(1 − r),  ∂a_z = d·(h − n)·z(1 − z)
+ *   dxp = [∂a_r, ∂a_z, ∂a_n],  dhh = [∂a_r, ∂a_z, ∂a_n·r]  [B, 3H],  and when withDh, dh = d·z [B, H].
+ */
+export function gruBackward(d: usize, hh: usize, h: usize, act: usize, dxp: usize, dhh: usize, dh: usize, withDh: bool, B: i32, H: i32): void {
+  const hb = <usize>H << 2;
+  const rowBytes = hb * 3;
+  const one = f32x4.splat(1.0);
+  for (let b = 0; b < B; b++) {
+    const row = <usize>b * rowBytes;
+    const a = act + row;
+    const y = hh + row;
+    const dx = dxp + row;
+    const dy = dhh + row;
+    const s = <usize>b * hb;
+    for (let j: usize = 0; j < hb; j += 16) {
+      const jz = j + hb;
+      const jn = jz + hb;
+      const r = v128.load(a + j);
+      const z = v128.load(a + jz);
+      const n = v128.load(a + jn);
+      const g = v128.load(d + s + j);
+      const dan = f32x4.mul(f32x4.mul(g, f32x4.sub(one, z)), f32x4.sub(one, f32x4.mul(n, n)));
+      const dar = f32x4.mul(f32x4.mul(dan, v128.load(y + jn)), f32x4.mul(r, f32x4.sub(one, r)));
+      const daz = f32x4.mul(f32x4.mul(g, f32x4.sub(v128.load(h + s + j), n)), f32x4.mul(z, f32x4.sub(one, z)));
+      v128.store(dx + j, dar);
+      v128.store(dy + j, dar);
+      v128.store(dx + jz, daz);
+      v128.store(dy + jz, daz);
+      v128.store(dx + jn, dan);
+      v128.store(dy + jn, f32x4.mul(dan, r));
+      if (withDh) v128.store(dh + s + j, f32x4.mul(g, z));
     }
   }
 }

@@ -259,6 +259,52 @@ describe('resident operands (withResidentOperands)', () => {
     expect(product(a, b)).toEqual(new Float32Array(m * n));
   });
 
+  it('pack a resident B once per shape, giving bit for bit the products of packing it each time', () => {
+    const check = (m: number, n: number, k: number, transA: boolean, transB: boolean, seed: number) => {
+      const a = randomArray(m * k, seed);
+      const b = randomArray(k * n, seed + 1);
+      const plain = new Float32Array(m * n);
+      expect(wasmGemm(a, 0, b, 0, plain, 0, m, n, k, transA, transB)).toBe(true);
+      withResidentOperands([b], () => {
+        for (let round = 0; round < 2; round++) {
+          const c = new Float32Array(m * n).fill(Number.NaN);
+          expect(wasmGemm(a, 0, b, 0, c, 0, m, n, k, transA, transB)).toBe(true);
+          expect(c).toEqual(plain);
+        }
+      });
+    };
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 13 }),
+        fc.integer({ min: 1, max: 70 }),
+        fc.integer({ min: 1, max: 300 }),
+        fc.boolean(),
+        fc.boolean(),
+        fc.integer({ min: 0, max: 1000 }),
+        (m, n, k, transA, transB, seed) => check(m, n, k, transA, transB, seed),
+      ),
+      { numRuns: 60 },
+    );
+    // Several column blocks (NC = 2048) and depth slices (KC = 256), both layouts.
+    check(5, 2100, 300, false, false, 40);
+    check(5, 2100, 300, true, true, 41);
+    // One array read as B of two shapes in one scope: each shape gets its own packing.
+    const a = randomArray(6 * 20, 42);
+    const b = randomArray(20 * 30, 43);
+    const asWide = new Float32Array(6 * 30);
+    const asTall = new Float32Array(6 * 30);
+    wasmGemm(a, 0, b, 0, asWide, 0, 6, 30, 20, false, false);
+    wasmGemm(a, 0, b, 0, asTall, 0, 6, 30, 20, false, true);
+    withResidentOperands([b], () => {
+      const c1 = new Float32Array(6 * 30);
+      const c2 = new Float32Array(6 * 30);
+      wasmGemm(a, 0, b, 0, c1, 0, 6, 30, 20, false, false);
+      wasmGemm(a, 0, b, 0, c2, 0, 6, 30, 20, false, true);
+      expect(c1).toEqual(asWide);
+      expect(c2).toEqual(asTall);
+    });
+  });
+
   it('are copied afresh by each scope, so writes between scopes are seen', () => {
     const a = randomArray(m * k, 23);
     const b = randomArray(k * n, 24);

@@ -3,7 +3,7 @@
  * memory: module.ts): copies the operands into wasm memory (unless they are resident, see
  * `withResidentOperands`), runs the kernel, copies the product out.
  */
-import { layout, residentAddress, wasmHeap, wasmKernels } from './module.ts';
+import { layout, residentAddress, residentPackedB, wasmHeap, wasmKernels } from './module.ts';
 
 let calls = 0;
 
@@ -41,10 +41,11 @@ export function wasmGemm(
     c.fill(0, cOffset, cOffset + sizeC);
     return true;
   }
-  // Operands kept resident by an enclosing `withResidentOperands` are read where they are.
+  // Operands kept resident by an enclosing residency scope are read where they are; a resident B is
+  // also packed once for all the scope's products of this shape (the kernel then skips packing it).
   const aResident = residentAddress(a, aOffset, sizeA);
-  const bResident = residentAddress(b, bOffset, sizeB);
-  const [aCopy, bCopy, cPtr, work] = layout(aResident < 0 ? sizeA : 0, bResident < 0 ? sizeB : 0, sizeC) as [
+  const bPacked = residentPackedB(ex, b, bOffset, sizeB, n, k, transB);
+  const [aCopy, bCopy, cPtr, work] = layout(aResident < 0 ? sizeA : 0, bPacked < 0 ? sizeB : 0, sizeC) as [
     number,
     number,
     number,
@@ -53,10 +54,10 @@ export function wasmGemm(
   const heap = wasmHeap(ex, work + ex.workspaceBytes(m, n, k));
   if (heap === null) return false;
   if (aResident < 0) heap.set(a.subarray(aOffset, aOffset + sizeA), aCopy >>> 2);
-  if (bResident < 0) heap.set(b.subarray(bOffset, bOffset + sizeB), bCopy >>> 2);
+  if (bPacked < 0) heap.set(b.subarray(bOffset, bOffset + sizeB), bCopy >>> 2);
   const aPtr = aResident < 0 ? aCopy : aResident;
-  const bPtr = bResident < 0 ? bCopy : bResident;
-  ex.gemm(aPtr, bPtr, cPtr, m, n, k, transA ? 1 : 0, transB ? 1 : 0, work);
+  // packedB = 0: the kernel packs B itself.
+  ex.gemm(aPtr, bCopy, cPtr, m, n, k, transA ? 1 : 0, transB ? 1 : 0, work, Math.max(bPacked, 0));
   c.set(heap.subarray(cPtr >>> 2, (cPtr >>> 2) + sizeC), cOffset);
   calls++;
   return true;

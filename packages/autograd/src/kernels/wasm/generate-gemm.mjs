@@ -268,7 +268,7 @@ export function generateGemmSource(params = defaultGemmParams) {
   emit(' * Requires m, n, k ≥ 1 (the host handles empty products).');
   emit(' */');
   emit(
-    'export function gemm(a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, transA: bool, transB: bool, work: usize): void {',
+    'export function gemm(a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, transA: bool, transB: bool, work: usize, packedB: usize): void {',
   );
   emit('  const kcMax = min(k, KC);');
   emit(`  const mcMax = min((m + ${MR - 1}) & ~${MR - 1}, MC);`);
@@ -282,10 +282,15 @@ export function generateGemmSource(params = defaultGemmParams) {
   emit('    for (let pc = 0; pc < k; pc += KC) {');
   emit('      const kc = min(KC, k - pc);');
   emit('      const accumulate = pc > 0;');
-  emit(`      for (let jr = 0; jr < nc; jr += ${NR}) {`);
+  emit('      // This block of op(B) in panels: packed by `packB` beforehand, or here into the workspace.');
+  emit(`      const ncPad = (nc + ${NR - 1}) & ~${NR - 1};`);
+  emit('      const bBlock = packedB != 0 ? packedB + (<usize>(jc * k + pc * ncPad) << 2) : packB;');
+  emit('      if (packedB == 0) {');
+  emit(`        for (let jr = 0; jr < nc; jr += ${NR}) {`);
   emit(
-    `        packPanelB(b, n, k, transB, jc + jr, pc, min(${NR}, nc - jr), kc, packB + (<usize>(jr * kc) << 2));`,
+    `          packPanelB(b, n, k, transB, jc + jr, pc, min(${NR}, nc - jr), kc, packB + (<usize>(jr * kc) << 2));`,
   );
+  emit('        }');
   emit('      }');
   emit('      for (let ic = 0; ic < m; ic += MC) {');
   emit('        const mc = min(MC, m - ic);');
@@ -296,7 +301,7 @@ export function generateGemmSource(params = defaultGemmParams) {
   emit('        }');
   emit(`        for (let jr = 0; jr < nc; jr += ${NR}) {`);
   emit(`          const nr = min(${NR}, nc - jr);`);
-  emit('          const bp = packB + (<usize>(jr * kc) << 2);');
+  emit('          const bp = bBlock + (<usize>(jr * kc) << 2);');
   emit(`          for (let ir = 0; ir < mc; ir += ${MR}) {`);
   emit(`            const mr = min(${MR}, mc - ir);`);
   emit('            const ap = packA + (<usize>(ir * kc) << 2);');
@@ -316,6 +321,38 @@ export function generateGemmSource(params = defaultGemmParams) {
   emit('            }');
   emit('          }');
   emit('        }');
+  emit('      }');
+  emit('    }');
+  emit('  }');
+  emit('}');
+  emit();
+
+  // ---- op(B) packed once, for many products ----
+  emit('/** Bytes `packB` writes for op(B) of k rows and n columns: n rounded up to 8, times k. */');
+  emit('export function packedBBytes(n: i32, k: i32): i32 {');
+  emit(`  return (((n + ${NR - 1}) & ~${NR - 1}) * k) << 2;`);
+  emit('}');
+  emit();
+  emit('/**');
+  emit(
+    " * Packs all of op(B) ([k, n]) at `dst` in the layout `gemm`'s blocks use, block (jc, pc) at float offset",
+  );
+  emit(
+    ' * jc·k + pc·(its width rounded up to 8): `gemm(..., packedB = dst)` then skips packing B. For a matrix',
+  );
+  emit(' * that many products share (a recurrent weight over the steps of a sequence).');
+  emit(' */');
+  emit('export function packB(b: usize, n: i32, k: i32, transB: bool, dst: usize): void {');
+  emit('  for (let jc = 0; jc < n; jc += NC) {');
+  emit('    const nc = min(NC, n - jc);');
+  emit(`    const ncPad = (nc + ${NR - 1}) & ~${NR - 1};`);
+  emit('    for (let pc = 0; pc < k; pc += KC) {');
+  emit('      const kc = min(KC, k - pc);');
+  emit('      const block = dst + (<usize>(jc * k + pc * ncPad) << 2);');
+  emit(`      for (let jr = 0; jr < nc; jr += ${NR}) {`);
+  emit(
+    `        packPanelB(b, n, k, transB, jc + jr, pc, min(${NR}, nc - jr), kc, block + (<usize>(jr * kc) << 2));`,
+  );
   emit('      }');
   emit('    }');
   emit('  }');

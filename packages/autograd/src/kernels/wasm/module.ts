@@ -23,7 +23,10 @@ export interface WasmKernels {
     transA: number,
     transB: number,
     work: number,
+    packedB: number,
   ): void;
+  packedBBytes(n: number, k: number): number;
+  packB(b: number, n: number, k: number, transB: number, dst: number): void;
   lstmForward(
     xp: number,
     hh: number,
@@ -95,8 +98,15 @@ let kernels: WasmKernels | null = null;
 let heap = new Float32Array(0);
 /** First free byte after the module's own data; resident operands start here, then each call's buffers. */
 let base = 0;
-/** Arrays kept in wasm memory by the open `withResidentOperands` scopes (innermost last), and their addresses. */
-const residents: Array<{ array: Float32Array; address: number }> = [];
+/**
+ * What the open residency scopes keep in wasm memory (innermost last): copies of arrays, and op(B) packed
+ * from such a copy for products of one shape and transposition (`packedB` set).
+ */
+const residents: Array<{
+  array: Float32Array;
+  address: number;
+  packedB?: { n: number; k: number; transB: boolean };
+}> = [];
 /** Where each call's buffers start: after the resident operands. */
 let scratchStart = 0;
 /** How many residency scopes are open. */
@@ -201,8 +211,37 @@ export function keepResident(array: Float32Array): void {
 /** The byte address of `array[offset, offset + size)` when it is a whole resident operand, else −1. */
 export function residentAddress(array: Float32Array, offset: number, size: number): number {
   if (offset !== 0 || size !== array.length) return -1;
-  for (const r of residents) if (r.array === array) return r.address;
+  for (const r of residents) if (r.array === array && r.packedB === undefined) return r.address;
   return -1;
+}
+
+/**
+ * When B (`array[offset, offset + size)`) is a whole resident operand: the address of op(B) packed for
+ * `gemm` (n columns, k rows, transposed or not), packing it on first use and keeping it until the
+ * innermost scope ends, so the products of a loop pack their shared B once. Else −1.
+ */
+export function residentPackedB(
+  ex: WasmKernels,
+  array: Float32Array,
+  offset: number,
+  size: number,
+  n: number,
+  k: number,
+  transB: boolean,
+): number {
+  const raw = residentAddress(array, offset, size);
+  if (raw < 0) return -1;
+  for (const r of residents) {
+    const p = r.packedB;
+    if (r.array === array && p !== undefined && p.n === n && p.k === k && p.transB === transB)
+      return r.address;
+  }
+  const end = alignUp(scratchStart + ex.packedBBytes(n, k));
+  if (wasmHeap(ex, end) === null) return -1;
+  ex.packB(raw, n, k, transB ? 1 : 0, scratchStart);
+  residents.push({ array, address: scratchStart, packedB: { n, k, transB } });
+  scratchStart = end;
+  return residents[residents.length - 1]!.address;
 }
 
 /**
@@ -277,7 +316,7 @@ function warmUp(ex: WasmKernels): void {
   if (!wasmHeap(ex, end! + ex.workspaceBytes(size, size, size))) return;
   for (let round = 0; round < 4; round++) {
     for (let flags = 0; flags < 4; flags++)
-      ex.gemm(a!, b!, c!, size, size, size, flags & 1, flags >> 1, work!);
+      ex.gemm(a!, b!, c!, size, size, size, flags & 1, flags >> 1, work!, 0);
     // An LSTM cell of batch 4, hidden 96 over the same (zeroed) memory: 8 × 384 gates fit in size².
     ex.lstmForward(a!, b!, c!, c!, work!, a!, b!, c!, 4, 96);
     ex.lstmBackward(a!, b!, c!, work!, a!, b!, c!, a!, 4, 96);

@@ -3,6 +3,7 @@
  * sizes and for the products one LSTM training step performs (batch 32, input 64, hidden 128, 4 gates).
  */
 import { gemm, tensor } from '@tensorloom/autograd';
+import { withResidentOperands } from '@tensorloom/autograd/kernels';
 import type { BenchCase, Section } from '../harness.ts';
 import { normal } from '../inputs.ts';
 import { tf } from '../systems.ts';
@@ -16,6 +17,11 @@ interface Product {
   transA?: boolean;
   transB?: boolean;
   quick?: boolean;
+  /**
+   * Run as a time loop: this many products with the same B (a recurrent weight) and one A, as an LSTM's
+   * steps do; TensorLoom's loop keeps B resident in wasm memory (copied and packed once), as its layers do.
+   */
+  steps?: number;
 }
 
 const flag = (t: boolean | undefined) => (t ? 'T' : 'N');
@@ -50,11 +56,14 @@ const PRODUCTS: Product[] = [
   { name: 'LSTM dGᵀ·h [32,512]ᵀ·[32,128]', m: 512, n: 128, k: 32, transA: true },
   { name: 'LSTM X·W_ihᵀ, 50 steps [1600,64]·[512,64]ᵀ', m: 1600, n: 512, k: 64, transB: true, quick: false },
   { name: 'LSTM dGᵀ·X, 50 steps [1600,512]ᵀ·[1600,64]', m: 512, n: 64, k: 1600, transA: true, quick: false },
+  // The per-step products as the layers run them: 50 in one loop over a resident W_hh.
+  { name: 'LSTM h·W_hhᵀ, time loop of 50 (W_hh resident)', m: 32, n: 512, k: 128, transB: true, steps: 50 },
+  { name: 'LSTM dG·W_hh, time loop of 50 (W_hh resident)', m: 32, n: 128, k: 512, steps: 50 },
 ];
 
 /** The benchmark case of one product: the same A and B for every system. */
 function productCase(p: Product): BenchCase {
-  const { m, n, k, transA = false, transB = false } = p;
+  const { m, n, k, transA = false, transB = false, steps } = p;
   const aShape = transA ? [k, m] : [m, k];
   const bShape = transB ? [n, k] : [k, n];
   // Scaled so entries of C are O(1) whatever K is, keeping the output check's relative error meaningful.
@@ -64,6 +73,15 @@ function productCase(p: Product): BenchCase {
     const a = tensor(aData, { shape: aShape });
     const b = tensor(bData, { shape: bShape });
     const options = { transA, transB };
+    if (steps !== undefined) {
+      const loop = () =>
+        withResidentOperands([b.data as Float32Array], () => {
+          let c = gemm(a, b, options);
+          for (let t = 1; t < steps; t++) c = gemm(a, b, options);
+          return c;
+        });
+      return { run: () => void loop(), output: () => loop().data };
+    }
     return {
       // Eager: the product is computed in full by the time gemm returns.
       run: () => void gemm(a, b, options),
@@ -74,6 +92,16 @@ function productCase(p: Product): BenchCase {
     const t = tf();
     const a = t.tensor(aData, aShape);
     const b = t.tensor(bData, bShape);
+    if (steps !== undefined) {
+      // Both backends compute each product when it is called; the last one is read back.
+      const loop = () =>
+        t.tidy(() => {
+          let c = t.matMul(a, b, transA, transB);
+          for (let s = 1; s < steps; s++) c = t.matMul(a, b, transA, transB);
+          return Float32Array.from(c.dataSync());
+        });
+      return { run: () => void loop(), output: loop, dispose: () => t.dispose([a, b]) };
+    }
     return {
       // dataSync makes sure the product is computed and read back, as a caller would need it.
       run: () => t.tidy(() => void t.matMul(a, b, transA, transB).dataSync()),
@@ -83,7 +111,7 @@ function productCase(p: Product): BenchCase {
   };
   return {
     name: p.name,
-    work: 2 * m * n * k,
+    work: 2 * m * n * k * (steps ?? 1),
     quick: p.quick ?? true,
     systems: { tensorloom: ours, 'tfjs-cpu': theirs, 'tfjs-wasm': theirs },
   };

@@ -93,9 +93,9 @@ for (const [label, m, n, k] of shapes) {
     [false, true],
     [true, true],
   ] as const) {
-    const js = skipJs ? Number.NaN : measure(matmulJs, m, n, k, tA, tB);
+    const js = skipJs ? '—' : measure(matmulJs, m, n, k, tA, tB).toFixed(1);
     const wasm = measure(wasmGemm, m, n, k, tA, tB);
-    line += js.toFixed(1).padStart(9) + wasm.toFixed(1).padStart(10);
+    line += js.padStart(9) + wasm.toFixed(1).padStart(10);
   }
   console.log(line);
 }

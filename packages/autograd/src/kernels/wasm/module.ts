@@ -39,6 +39,18 @@ export interface WasmKernels {
     batch: number,
     hidden: number,
   ): void;
+  lstmBackward(
+    gh: number,
+    gc: number,
+    c: number,
+    act: number,
+    tc: number,
+    da: number,
+    dc: number,
+    db: number,
+    batch: number,
+    hidden: number,
+  ): void;
   gruForward(
     xp: number,
     hh: number,
@@ -57,18 +69,6 @@ export interface WasmKernels {
     dhh: number,
     dh: number,
     withDh: number,
-    batch: number,
-    hidden: number,
-  ): void;
-  lstmBackward(
-    gh: number,
-    gc: number,
-    c: number,
-    act: number,
-    tc: number,
-    da: number,
-    dc: number,
-    db: number,
     batch: number,
     hidden: number,
   ): void;
@@ -117,9 +117,9 @@ const envFlag = (globalThis as { process?: { env?: Record<string, string | undef
 let enabled = !(envFlag !== undefined && ['0', 'false', 'off', 'no'].includes(envFlag.toLowerCase()));
 
 /**
- * Turns the WebAssembly float32 kernels (matmul, fused LSTM and GRU cells) on or off (default on; the environment
- * variable `TENSORLOOM_WASM=0` starts them off) and returns the previous setting. Off, every kernel runs
- * its plain JavaScript version.
+ * Turns the WebAssembly float32 kernels (matmul, fused LSTM and GRU cells) on or off (default on; the
+ * environment variable `TENSORLOOM_WASM=0` starts them off) and returns the previous setting. Off, every
+ * kernel runs its plain JavaScript version.
  */
 export function setWasmEnabled(on: boolean): boolean {
   const previous = enabled;

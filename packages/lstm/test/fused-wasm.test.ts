@@ -201,6 +201,29 @@ describe('fused LSTM cell on the WebAssembly kernel (float32)', () => {
     });
   });
 
+  it('gives a float32 LSTM with a projection (W_hr resident too) and lengths the float64 numbers', () => {
+    manualSeed(4);
+    // B·P·H = 8·8·16 ≥ WASM_MIN_WORK, so the h·W_hrᵀ products run in wasm (with W_hr resident).
+    const lstm = new LSTM({ inputSize: 5, hiddenSize: 16, projSize: 8, bidirectional: true });
+    const x = randn([8, 8, 5]);
+    const lengths = [8, 5, 2, 8, 1, 7, 3, 6];
+    const run = (model: LSTM, input: Tensor) => {
+      model.zeroGrad();
+      const [out, [h, c]] = model.forward(input, null, { lengths });
+      out.mul(out).sum().add(h.sum()).add(c.sum()).backward();
+      return [out, h, c, ...model.parameters().map((p) => p.grad!)];
+    };
+    const got = run(lstm, x);
+    const want = run(lstm.double(), x.to('float64'));
+    got.forEach((g, i) => {
+      let scale = 0;
+      for (const v of want[i]!.data) scale = Math.max(scale, Math.abs(v));
+      for (let k = 0; k < g.size; k++) {
+        expect(Math.abs(g.data[k]! - want[i]!.data[k]!)).toBeLessThanOrEqual(2e-6 * scale + 1e-7);
+      }
+    });
+  });
+
   it('runs only for float32 with H a multiple of 4 and the backend on', () => {
     const calls = (fn: () => unknown) => {
       const before = wasmCellCallCount();

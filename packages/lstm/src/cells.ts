@@ -98,7 +98,10 @@ function parse(op: string, options: CellOptions) {
  *   h' = o ⊙ tanh(c')
  *
  * The four gates' weights are stacked in that order: weight_ih [4H, in], weight_hh [4H, H], biases [4H],
- * so all gates come from one matrix product per operand (see `lstmStep`).
+ * so all gates come from one matrix product per operand (see `lstmStep`). Driven by the combinators
+ * (`recurrent`, `CellStack`), W_hh stays in WebAssembly memory for the whole loop; a hand-written loop over
+ * `forward` gets the same by running inside autograd's `withResidentOperands([cell.weight_hh.data], ...)`
+ * (`@tensorloom/autograd/kernels`).
  */
 export class LSTMCell extends Module implements RecurrentCell<LSTMState> {
   weight_ih: Parameter;
@@ -133,6 +136,10 @@ export class LSTMCell extends Module implements RecurrentCell<LSTMState> {
 
   get outputSize(): number {
     return this.hiddenSize;
+  }
+  /** W_hh, which every step multiplies by: the combinators keep it resident for their loops. */
+  get stepWeights(): readonly Tensor[] {
+    return [this.weight_hh];
   }
   initialState(batch: number): LSTMState {
     const dtype = this.weight_ih.dtype;
@@ -185,6 +192,10 @@ abstract class HiddenStateCell extends Module implements RecurrentCell<Tensor> {
 
   get outputSize(): number {
     return this.hiddenSize;
+  }
+  /** W_hh, which every step multiplies by: the combinators keep it resident for their loops. */
+  get stepWeights(): readonly Tensor[] {
+    return [this.weight_hh];
   }
   initialState(batch: number): Tensor {
     return zeros([batch, this.hiddenSize], { dtype: this.weight_ih.dtype });

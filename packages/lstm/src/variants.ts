@@ -32,6 +32,8 @@ export abstract class LSTMVariantCell extends Module implements RecurrentCell<LS
   readonly hasBias: boolean;
   /** Every variant has an input weight; its dtype is the cell's (it follows `.to()`). */
   abstract weight_ih: Parameter;
+  /** And a recurrent weight, which every step multiplies by. */
+  abstract weight_hh: Parameter;
   private readonly initDtype: DType;
 
   protected constructor(
@@ -58,6 +60,10 @@ export abstract class LSTMVariantCell extends Module implements RecurrentCell<LS
   /** Features of h (the hidden size unless the variant projects it). */
   get outputSize(): number {
     return this.hiddenSize;
+  }
+  /** The weights every step multiplies by: the combinators keep them resident for their loops. */
+  get stepWeights(): readonly Tensor[] {
+    return [this.weight_hh];
   }
   abstract projectInput(x: Tensor): Tensor;
   abstract step(xp: Tensor, state: LSTMState, observe?: GateSink): LSTMState;
@@ -258,6 +264,9 @@ export class ProjectedLSTMCell extends LSTMVariantCell {
   }
   override get outputSize(): number {
     return this.projSize;
+  }
+  override get stepWeights(): readonly Tensor[] {
+    return [this.weight_hh, this.weight_hr];
   }
   projectInput(x: Tensor): Tensor {
     return lstmInput(x, this);

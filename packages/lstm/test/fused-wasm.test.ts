@@ -10,7 +10,16 @@ import { wasmCellCallCount } from '@tensorloom/autograd/kernels';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gruPointwise, gruPointwiseComposed, lstmPointwise, lstmPointwiseComposed } from '../src/fused.ts';
-import { GRU, LSTM } from '../src/index.ts';
+import {
+  GRU,
+  GRUCell,
+  LSTM,
+  LSTMCell,
+  PeepholeLSTMCell,
+  ProjectedLSTMCell,
+  RNNCell,
+  recurrent,
+} from '../src/index.ts';
 
 let previous = true;
 beforeAll(() => {
@@ -222,6 +231,22 @@ describe('fused LSTM cell on the WebAssembly kernel (float32)', () => {
         expect(Math.abs(g.data[k]! - want[i]!.data[k]!)).toBeLessThanOrEqual(2e-6 * scale + 1e-7);
       }
     });
+  });
+
+  it('cells name the weights their steps multiply by, and a time loop over a cell module matches float64', () => {
+    const opts = { inputSize: 5, hiddenSize: 16 };
+    const lstmCell = new LSTMCell(opts);
+    const projected = new ProjectedLSTMCell({ ...opts, projSize: 8 });
+    expect(lstmCell.stepWeights).toEqual([lstmCell.weight_hh]);
+    expect(new GRUCell(opts).stepWeights.length).toBe(1);
+    expect(new RNNCell(opts).stepWeights.length).toBe(1);
+    expect(new PeepholeLSTMCell(opts).stepWeights.length).toBe(1);
+    expect(projected.stepWeights).toEqual([projected.weight_hh, projected.weight_hr]);
+    manualSeed(6);
+    const x = randn([6, 8, 5]);
+    const [out32] = recurrent(projected, x);
+    const [out64] = recurrent(projected.double(), x.to('float64'));
+    for (let k = 0; k < out32.size; k++) expect(Math.abs(out32.data[k]! - out64.data[k]!)).toBeLessThan(2e-6);
   });
 
   it('runs only for float32 with H a multiple of 4 and the backend on', () => {

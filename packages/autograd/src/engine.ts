@@ -6,8 +6,7 @@
  * each input. VJPs are written with differentiable tensor ops, so running them while recording builds a
  * graph of the backward pass itself (`createGraph`), which is what higher-order gradients need.
  */
-
-import type { TypedArray } from './dtype.ts';
+import { add as addKernel } from './kernels/elementwise.ts';
 import { withResidentScope } from './kernels/wasm/module.ts';
 import { fmt, shapesEqual } from './shape.ts';
 import type { Tensor } from './tensor.ts';
@@ -156,7 +155,7 @@ export function runBackward(
     if (prev === undefined) {
       pending.set(t, g);
     } else if (owned.has(prev)) {
-      addInto(prev.data, g.data);
+      addKernel(prev.data, g.data, prev.data); // same shape and dtype: checked on arrival
     } else {
       const sum = prev.add(g);
       if (!createGraph) owned.add(sum);
@@ -187,7 +186,7 @@ export function runBackward(
         // A gradient may share storage with another (add hands the same g to both inputs) or with the
         // caller's seed; .grad gets storage of its own so that in-place updates of it stay local (a sum
         // the engine made, unless a hook replaced it, already is).
-        const stored = createGraph ? g : g === engineMade ? g : g.clone().detach();
+        const stored = createGraph || g === engineMade ? g : g.clone().detach();
         t.grad = t.grad ? (createGraph ? t.grad.add(stored) : noGrad(() => t.grad!.add(stored))) : stored;
       }
       if (!node) continue;
@@ -208,11 +207,6 @@ export function runBackward(
   // One residency scope per pass: weights a pass's VJPs keep in wasm memory are let go when it ends.
   inNewPass(() => withResidentScope(() => withGradMode(createGraph, pass)));
   return inputs ? inputs.map((t) => wanted!.get(t) ?? null) : [];
-}
-
-/** a[i] += b[i]: both hold one gradient's elements (same shape and dtype, checked on arrival). */
-function addInto(a: TypedArray, b: TypedArray): void {
-  for (let i = 0; i < a.length; i++) a[i]! += b[i]!;
 }
 
 /**

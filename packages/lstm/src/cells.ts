@@ -5,7 +5,7 @@
  */
 import { type DType, type Tensor, zeros } from '@tensorloom/autograd';
 import { Module, type Parameter } from '@tensorloom/nn';
-import { fmt, type GateSink, type RecurrentCell } from './cell.ts';
+import { fmt, type GateSink, type RecurrentCell, type RecurrentState } from './cell.ts';
 import {
   gruInput,
   gruStep,
@@ -77,14 +77,49 @@ export function checkCellInput(op: string, x: Tensor, inputSize: number, dtype: 
   return shape[0]!;
 }
 
-/** Shared options parsing: the sizes, and the U(−1/√H, 1/√H) initialiser. */
-function parse(op: string, options: CellOptions) {
-  const inputSize = checkSize(op, 'inputSize', options.inputSize);
-  const hiddenSize = checkSize(op, 'hiddenSize', options.hiddenSize);
-  const dtype = options.dtype ?? 'float32';
-  const bound = 1 / Math.sqrt(hiddenSize);
-  const init = (shape: number[]) => uniformParameter(shape, bound, dtype);
-  return { inputSize, hiddenSize, bias: options.bias ?? true, init };
+/**
+ * What every cell module shares (PyTorch's `RNNCellBase`): the four parameters with `gates` stacked blocks
+ * of H rows, weight_ih [gates·H, in], weight_hh [gates·H, H], bias_ih and bias_hh [gates·H] (drawn from
+ * U(−1/√H, 1/√H), PyTorch's default), the sizes, and the weights the combinators keep resident.
+ */
+abstract class CellBase<S extends RecurrentState> extends Module implements RecurrentCell<S> {
+  weight_ih: Parameter;
+  weight_hh: Parameter;
+  bias_ih: Parameter | null;
+  bias_hh: Parameter | null;
+  readonly inputSize: number;
+  readonly hiddenSize: number;
+
+  constructor(
+    protected readonly op: string,
+    options: CellOptions,
+    gates: number,
+  ) {
+    super();
+    const inputSize = checkSize(op, 'inputSize', options.inputSize);
+    const hiddenSize = checkSize(op, 'hiddenSize', options.hiddenSize);
+    const dtype = options.dtype ?? 'float32';
+    const init = (shape: number[]) => uniformParameter(shape, 1 / Math.sqrt(hiddenSize), dtype);
+    const bias = options.bias ?? true;
+    this.weight_ih = init([gates * hiddenSize, inputSize]);
+    this.weight_hh = init([gates * hiddenSize, hiddenSize]);
+    this.bias_ih = bias ? init([gates * hiddenSize]) : null;
+    this.bias_hh = bias ? init([gates * hiddenSize]) : null;
+    this.inputSize = inputSize;
+    this.hiddenSize = hiddenSize;
+  }
+
+  get outputSize(): number {
+    return this.hiddenSize;
+  }
+  /** W_hh, which every step multiplies by: the combinators keep it resident for their loops. */
+  get stepWeights(): readonly Tensor[] {
+    return [this.weight_hh];
+  }
+  abstract initialState(batch: number): S;
+  abstract projectInput(x: Tensor): Tensor;
+  abstract step(xp: Tensor, state: S, observe?: GateSink): S;
+  abstract output(state: S): Tensor;
 }
 
 /**
@@ -103,44 +138,23 @@ function parse(op: string, options: CellOptions) {
  * `forward` gets the same by running inside autograd's `withResidentOperands([cell.weight_hh.data], ...)`
  * (`@tensorloom/autograd/kernels`).
  */
-export class LSTMCell extends Module implements RecurrentCell<LSTMState> {
-  weight_ih: Parameter;
-  weight_hh: Parameter;
-  bias_ih: Parameter | null;
-  bias_hh: Parameter | null;
-  readonly inputSize: number;
-  readonly hiddenSize: number;
-
+export class LSTMCell extends CellBase<LSTMState> {
   constructor(options: CellOptions) {
-    super();
-    const { inputSize, hiddenSize, bias, init } = parse('LSTMCell', options);
-    this.weight_ih = init([4 * hiddenSize, inputSize]);
-    this.weight_hh = init([4 * hiddenSize, hiddenSize]);
-    this.bias_ih = bias ? init([4 * hiddenSize]) : null;
-    this.bias_hh = bias ? init([4 * hiddenSize]) : null;
-    this.inputSize = inputSize;
-    this.hiddenSize = hiddenSize;
+    super('LSTMCell', options, 4);
   }
 
   /** One step: x [B, in] and [h, c] (zeros when omitted), each [B, H], to [h', c']. */
   forward(x: Tensor, state?: LSTMState | null, options: StepOptions = {}): LSTMState {
-    const B = checkCellInput('LSTMCell', x, this.inputSize, this.weight_ih.dtype);
+    const B = checkCellInput(this.op, x, this.inputSize, this.weight_ih.dtype);
     if (state) {
       if (!Array.isArray(state) || state.length !== 2)
-        throw new Error('LSTMCell: expected the state as [h, c]');
-      checkShape('LSTMCell', 'h', state[0], [B, this.hiddenSize], x.dtype);
-      checkShape('LSTMCell', 'c', state[1], [B, this.hiddenSize], x.dtype);
+        throw new Error(`${this.op}: expected the state as [h, c]`);
+      checkShape(this.op, 'h', state[0], [B, this.hiddenSize], x.dtype);
+      checkShape(this.op, 'c', state[1], [B, this.hiddenSize], x.dtype);
     }
     return this.step(this.projectInput(x), state ?? this.initialState(B), options.observe);
   }
 
-  get outputSize(): number {
-    return this.hiddenSize;
-  }
-  /** W_hh, which every step multiplies by: the combinators keep it resident for their loops. */
-  get stepWeights(): readonly Tensor[] {
-    return [this.weight_hh];
-  }
   initialState(batch: number): LSTMState {
     const dtype = this.weight_ih.dtype;
     return [zeros([batch, this.hiddenSize], { dtype }), zeros([batch, this.hiddenSize], { dtype })];
@@ -156,33 +170,8 @@ export class LSTMCell extends Module implements RecurrentCell<LSTMState> {
   }
 }
 
-/**
- * The shared body of the cells whose state is one tensor h (GRU, RNN): PyTorch's four parameters with
- * `gates` stacked blocks of H rows, the zero state, and a checked single-step `forward`.
- */
-abstract class HiddenStateCell extends Module implements RecurrentCell<Tensor> {
-  weight_ih: Parameter;
-  weight_hh: Parameter;
-  bias_ih: Parameter | null;
-  bias_hh: Parameter | null;
-  readonly inputSize: number;
-  readonly hiddenSize: number;
-
-  constructor(
-    private readonly op: string,
-    options: CellOptions,
-    gates: number,
-  ) {
-    super();
-    const { inputSize, hiddenSize, bias, init } = parse(op, options);
-    this.weight_ih = init([gates * hiddenSize, inputSize]);
-    this.weight_hh = init([gates * hiddenSize, hiddenSize]);
-    this.bias_ih = bias ? init([gates * hiddenSize]) : null;
-    this.bias_hh = bias ? init([gates * hiddenSize]) : null;
-    this.inputSize = inputSize;
-    this.hiddenSize = hiddenSize;
-  }
-
+/** The cells whose state is one tensor h (GRU, RNN): the zero state and a checked single-step `forward`. */
+abstract class HiddenStateCell extends CellBase<Tensor> {
   /** One step: x [B, in] and h [B, H] (zeros when omitted) to h'. */
   forward(x: Tensor, h?: Tensor | null, options: StepOptions = {}): Tensor {
     const B = checkCellInput(this.op, x, this.inputSize, this.weight_ih.dtype);
@@ -190,21 +179,12 @@ abstract class HiddenStateCell extends Module implements RecurrentCell<Tensor> {
     return this.step(this.projectInput(x), h ?? this.initialState(B), options.observe);
   }
 
-  get outputSize(): number {
-    return this.hiddenSize;
-  }
-  /** W_hh, which every step multiplies by: the combinators keep it resident for their loops. */
-  get stepWeights(): readonly Tensor[] {
-    return [this.weight_hh];
-  }
   initialState(batch: number): Tensor {
     return zeros([batch, this.hiddenSize], { dtype: this.weight_ih.dtype });
   }
   output(h: Tensor): Tensor {
     return h;
   }
-  abstract projectInput(x: Tensor): Tensor;
-  abstract step(xp: Tensor, h: Tensor, observe?: GateSink): Tensor;
 }
 
 /**

@@ -300,7 +300,7 @@ export class RecurrentProduct {
     if (pass === this.pass) return;
     this.pass = pass;
     // Every step of this pass multiplies by W (∂h = g·W): keep it in wasm memory until the pass ends.
-    if (this.weight.data instanceof Float32Array) keepResident(this.weight.data);
+    keepResident(this.weight.data);
     this.filedG.fill(null);
     this.filedH.fill(null);
     this.rows = null;
@@ -542,22 +542,7 @@ function lstmForwardKernel(
   B: number,
   H: number,
 ): void {
-  if (
-    xp instanceof Float32Array &&
-    wasmLstmForward(
-      xp,
-      hh as Float32Array,
-      bias as Float32Array,
-      c as Float32Array,
-      act as Float32Array,
-      tc as Float32Array,
-      hOut as Float32Array,
-      cOut as Float32Array,
-      B,
-      H,
-    )
-  )
-    return;
+  if (wasmLstmForward(xp, hh, bias, c, act, tc, hOut, cOut, B, H)) return;
   const bi = bias.subarray(0, 2 * H);
   const bg = bias.subarray(2 * H, 3 * H);
   const bo = bias.subarray(3 * H, 4 * H);
@@ -611,22 +596,7 @@ function lstmBackwardKernel(
   B: number,
   H: number,
 ): void {
-  if (
-    gh instanceof Float32Array &&
-    wasmLstmBackward(
-      gh,
-      gc as Float32Array,
-      c as Float32Array,
-      act as Float32Array,
-      tc as Float32Array,
-      da as Float32Array,
-      dc as Float32Array,
-      db as Float32Array,
-      B,
-      H,
-    )
-  )
-    return;
+  if (wasmLstmBackward(gh, gc, c, act, tc, da, dc, db, B, H)) return;
   for (let b = 0; b < B; b++) {
     const row = b * 4 * H;
     const s = b * H;
@@ -756,11 +726,7 @@ function gruForwardKernel(
   B: number,
   H: number,
 ): void {
-  if (
-    xp instanceof Float32Array &&
-    wasmGruForward(xp, hh as Float32Array, h as Float32Array, act as Float32Array, out as Float32Array, B, H)
-  )
-    return;
+  if (wasmGruForward(xp, hh, h, act, out, B, H)) return;
   const noBias = sharedZeros(out instanceof Float64Array ? 'float64' : 'float32', 2 * H);
   for (let b = 0; b < B; b++) {
     const row = 3 * H * b;
@@ -807,21 +773,7 @@ function gruBackwardKernel(
   B: number,
   H: number,
 ): void {
-  if (
-    d instanceof Float32Array &&
-    wasmGruBackward(
-      d,
-      hh as Float32Array,
-      h as Float32Array,
-      act as Float32Array,
-      dxp as Float32Array,
-      dhh as Float32Array,
-      dh as Float32Array | null,
-      B,
-      H,
-    )
-  )
-    return;
+  if (wasmGruBackward(d, hh, h, act, dxp, dhh, dh, B, H)) return;
   for (let b = 0; b < B; b++) {
     const row = b * 3 * H;
     const s = b * H;

@@ -154,22 +154,24 @@ function runDirection<S extends RecurrentState>(
     : unbind(xs);
   const outputs = new Array<Tensor>(L);
   const direction = reverse ? 1 : 0;
-  const resident = (cell.stepWeights ?? []).flatMap((w) => (w.data instanceof Float32Array ? [w.data] : []));
-  withResidentOperands(resident, () => {
-    for (let k = 0; k < L; k++) {
-      const t = reverse ? L - 1 - k : k;
-      const mask = plan.lengths && t >= plan.allActive ? activeMask(plan.lengths, t, input) : null;
-      const sink = observe ? (gates: Gates) => observe(gates, { t, layer, direction, mask }) : undefined;
-      const next = cell.step(steps[t]!, state, sink);
-      if (mask) {
-        outputs[t] = where(mask, cell.output(next), 0);
-        state = selectState(mask, next, state);
-      } else {
-        outputs[t] = cell.output(next);
-        state = next;
+  withResidentOperands(
+    (cell.stepWeights ?? []).map((w) => w.data),
+    () => {
+      for (let k = 0; k < L; k++) {
+        const t = reverse ? L - 1 - k : k;
+        const mask = plan.lengths && t >= plan.allActive ? activeMask(plan.lengths, t, input) : null;
+        const sink = observe ? (gates: Gates) => observe(gates, { t, layer, direction, mask }) : undefined;
+        const next = cell.step(steps[t]!, state, sink);
+        if (mask) {
+          outputs[t] = where(mask, cell.output(next), 0);
+          state = selectState(mask, next, state);
+        } else {
+          outputs[t] = cell.output(next);
+          state = next;
+        }
       }
-    }
-  });
+    },
+  );
   const out = stackSteps(outputs);
   return [L < T ? zeroPad(out, 0, 0, T - L) : out, state];
 }

@@ -5,8 +5,20 @@
  * float32 inputs), at the special values of σ and tanh, through whole float32 layers against float64 ones,
  * and for their dispatch (float64, other H and the backend switched off keep the JavaScript kernels).
  */
-import { manualSeed, noGrad, randn, setWasmEnabled, type Tensor, tensor, zeros } from '@tensorloom/autograd';
+import {
+  add,
+  manualSeed,
+  mul,
+  noGrad,
+  randn,
+  setWasmEnabled,
+  sum,
+  type Tensor,
+  tensor,
+  zeros,
+} from '@tensorloom/autograd';
 import { wasmCellCallCount } from '@tensorloom/autograd/kernels';
+import type { Module } from '@tensorloom/nn';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gruPointwise, gruPointwiseComposed, lstmPointwise, lstmPointwiseComposed } from '../src/fused.ts';
@@ -20,6 +32,7 @@ import {
   RNNCell,
   recurrent,
 } from '../src/index.ts';
+import { expectClose, maxAbs, maxDiff } from './helpers.ts';
 
 let previous = true;
 beforeAll(() => {
@@ -150,11 +163,7 @@ describe('fused LSTM cell on the WebAssembly kernel (float32)', () => {
           // activations that differ by a few ulps. So the gaps are a few ulps of the terms, not of the
           // result (which can cancel, as in ∂a_f ∝ c): terms are cotangents (|g| ≤ 1) times activations
           // (≤ 1) and c (|c| ≤ 5), so up to ~10, on top of the gradient's own scale.
-          let scale = 0;
-          for (const v of ref.data) scale = Math.max(scale, Math.abs(v));
-          for (let k = 0; k < g.size; k++) {
-            expect(Math.abs(g.data[k]! - ref.data[k]!)).toBeLessThanOrEqual(2e-6 * (scale + 10));
-          }
+          expectClose(g, ref, 2e-6 * (maxAbs(ref) + 10));
         });
       }),
       { numRuns: 60 },
@@ -190,46 +199,21 @@ describe('fused LSTM cell on the WebAssembly kernel (float32)', () => {
   it('gives a float32 LSTM layer (wasm products with W_hh resident, wasm cell) the float64 layer’s numbers', () => {
     manualSeed(3);
     const lstm = new LSTM({ inputSize: 6, hiddenSize: 12, numLayers: 2, bidirectional: true });
-    const x = randn([9, 4, 6]);
-    const run = (model: LSTM, input: Tensor) => {
-      model.zeroGrad();
-      const [out, [h, c]] = model.forward(input);
-      out.mul(out).sum().add(h.sum()).add(c.sum()).backward();
-      return [out, ...model.parameters().map((p) => p.grad!)];
-    };
-    const before = wasmCellCallCount();
-    const got = run(lstm, x);
-    expect(wasmCellCallCount() - before).toBe(2 * 2 * 9 * 2); // layers · directions · steps · (forward, backward)
-    const want = run(lstm.double(), x.to('float64'));
-    got.forEach((g, i) => {
-      let scale = 0;
-      for (const v of want[i]!.data) scale = Math.max(scale, Math.abs(v));
-      for (let k = 0; k < g.size; k++) {
-        expect(Math.abs(g.data[k]! - want[i]!.data[k]!)).toBeLessThanOrEqual(2e-6 * scale + 1e-7);
-      }
+    const { calls } = expectFloat64Agreement(lstm, randn([9, 4, 6]), (model, x) => {
+      const [out, [h, c]] = model.forward(x);
+      return [out, h, c];
     });
+    expect(calls).toBe(2 * 2 * 9 * 2); // layers · directions · steps · (forward, backward)
   });
 
   it('gives a float32 LSTM with a projection (W_hr resident too) and lengths the float64 numbers', () => {
     manualSeed(4);
     // B·P·H = 8·8·16 ≥ WASM_MIN_WORK, so the h·W_hrᵀ products run in wasm (with W_hr resident).
     const lstm = new LSTM({ inputSize: 5, hiddenSize: 16, projSize: 8, bidirectional: true });
-    const x = randn([8, 8, 5]);
     const lengths = [8, 5, 2, 8, 1, 7, 3, 6];
-    const run = (model: LSTM, input: Tensor) => {
-      model.zeroGrad();
-      const [out, [h, c]] = model.forward(input, null, { lengths });
-      out.mul(out).sum().add(h.sum()).add(c.sum()).backward();
-      return [out, h, c, ...model.parameters().map((p) => p.grad!)];
-    };
-    const got = run(lstm, x);
-    const want = run(lstm.double(), x.to('float64'));
-    got.forEach((g, i) => {
-      let scale = 0;
-      for (const v of want[i]!.data) scale = Math.max(scale, Math.abs(v));
-      for (let k = 0; k < g.size; k++) {
-        expect(Math.abs(g.data[k]! - want[i]!.data[k]!)).toBeLessThanOrEqual(2e-6 * scale + 1e-7);
-      }
+    expectFloat64Agreement(lstm, randn([8, 8, 5]), (model, x) => {
+      const [out, [h, c]] = model.forward(x, null, { lengths });
+      return [out, h, c];
     });
   });
 
@@ -243,10 +227,11 @@ describe('fused LSTM cell on the WebAssembly kernel (float32)', () => {
     expect(new PeepholeLSTMCell(opts).stepWeights.length).toBe(1);
     expect(projected.stepWeights).toEqual([projected.weight_hh, projected.weight_hr]);
     manualSeed(6);
-    const x = randn([6, 8, 5]);
-    const [out32] = recurrent(projected, x);
-    const [out64] = recurrent(projected.double(), x.to('float64'));
-    for (let k = 0; k < out32.size; k++) expect(Math.abs(out32.data[k]! - out64.data[k]!)).toBeLessThan(2e-6);
+    const { got, want } = expectFloat64Agreement(projected, randn([6, 8, 5]), (cell, x) => {
+      const [out, [h, c]] = recurrent(cell, x);
+      return [out, h, c];
+    });
+    expect(maxDiff(got[0]!, want[0]!)).toBeLessThan(2e-6);
   });
 
   it('runs only for float32 with H a multiple of 4 and the backend on', () => {
@@ -338,11 +323,7 @@ describe('fused GRU cell on the WebAssembly kernel (float32)', () => {
         onWasm.forEach((g, i) => {
           // As for the LSTM: a few ulps of the terms (cotangent |d| ≤ 1 times h, n, r, z, h_n, all ≤ 3), which
           // h − n can cancel, on top of the gradient's own scale.
-          let scale = 0;
-          for (const v of onJs[i]!.data) scale = Math.max(scale, Math.abs(v));
-          for (let k = 0; k < g.size; k++) {
-            expect(Math.abs(g.data[k]! - onJs[i]!.data[k]!)).toBeLessThanOrEqual(2e-6 * (scale + 3));
-          }
+          expectClose(g, onJs[i]!, 2e-6 * (maxAbs(onJs[i]!) + 3));
         });
       }),
       { numRuns: 60 },
@@ -352,23 +333,38 @@ describe('fused GRU cell on the WebAssembly kernel (float32)', () => {
   it('gives a float32 GRU layer the float64 layer’s numbers', () => {
     manualSeed(5);
     const gru = new GRU({ inputSize: 5, hiddenSize: 8, numLayers: 2, bidirectional: true });
-    const x = randn([7, 3, 5]);
-    const run = (model: GRU, input: Tensor) => {
-      model.zeroGrad();
-      const [out, h] = model.forward(input);
-      out.mul(out).sum().add(h.sum()).backward();
-      return [out, ...model.parameters().map((p) => p.grad!)];
-    };
-    const before = wasmCellCallCount();
-    const got = run(gru, x);
-    expect(wasmCellCallCount() - before).toBe(2 * 2 * 7 * 2);
-    const want = run(gru.double(), x.to('float64'));
-    got.forEach((g, i) => {
-      let scale = 0;
-      for (const v of want[i]!.data) scale = Math.max(scale, Math.abs(v));
-      for (let k = 0; k < g.size; k++) {
-        expect(Math.abs(g.data[k]! - want[i]!.data[k]!)).toBeLessThanOrEqual(2e-6 * scale + 1e-7);
-      }
-    });
+    const { calls } = expectFloat64Agreement(gru, randn([7, 3, 5]), (model, x) => model.forward(x));
+    expect(calls).toBe(2 * 2 * 7 * 2);
   });
 });
+
+/**
+ * Runs `forward` on a float32 module, then on its float64 copy (`double()`, in place) from the same input,
+ * with one random cotangent per output shared by both runs, and expects every output and parameter gradient
+ * to agree to float32 accuracy: 2e-6 of the tensor's scale, plus 1e-7. Returns both runs' tensors (outputs,
+ * then gradients) and how many wasm cell kernels the float32 run used.
+ */
+function expectFloat64Agreement<M extends Module>(
+  model: M,
+  x: Tensor,
+  forward: (model: M, input: Tensor) => Tensor[],
+): { calls: number; got: Tensor[]; want: Tensor[] } {
+  let cotangents: Tensor[] | null = null;
+  const run = (input: Tensor): Tensor[] => {
+    model.zeroGrad();
+    const outs = forward(model, input);
+    cotangents ??= outs.map((o) => randn(o.shape, { dtype: 'float64' }));
+    const terms = outs.map((o, i) => sum(mul(o, cotangents![i]!.to(o.dtype))));
+    terms.reduce((a, b) => add(a, b)).backward();
+    return [...outs, ...model.parameters().map((p) => p.grad!)];
+  };
+  const before = wasmCellCallCount();
+  const got = run(x);
+  const calls = wasmCellCallCount() - before;
+  model.double();
+  const want = run(x.to('float64'));
+  got.forEach((g, i) => {
+    expectClose(g, want[i]!, 2e-6 * maxAbs(want[i]!) + 1e-7);
+  });
+  return { calls, got, want };
+}

@@ -37,6 +37,13 @@ export function maxDiff(a: Tensor, b: Tensor): number {
   return worst;
 }
 
+/** Max |a| over a tensor's elements: the scale a float32 tolerance is relative to. */
+export function maxAbs(a: Tensor): number {
+  let worst = 0;
+  for (let i = 0; i < a.size; i++) worst = Math.max(worst, Math.abs(a.data[i]!));
+  return worst;
+}
+
 /** Expects two tensors to agree to `tol` elementwise. */
 export function expectClose(a: Tensor, b: Tensor, tol = 1e-12): void {
   expect(maxDiff(a, b)).toBeLessThanOrEqual(tol);

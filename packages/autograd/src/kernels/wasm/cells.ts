@@ -2,11 +2,12 @@
  * The JavaScript side of the fused LSTM and GRU cell kernels (source: cells-source.mjs; loading and memory:
  * module.ts): copies the step's operands into wasm memory, runs the kernel, copies the results out. The
  * equations, the JavaScript kernels these stand in for, and their tests are `@tensorloom/lstm`'s
- * `lstmPointwise` and `gruPointwise` (fused.ts). Each returns false, writing nothing, when the backend is off or not ready, or
- * when H is not a multiple of 4 (the kernels work on four hidden units at a time); the caller then runs
- * its JavaScript kernel.
+ * `lstmPointwise` and `gruPointwise` (fused.ts). Each returns false, writing nothing, when it cannot run:
+ * backend off or not ready, an operand that is not float32, or H not a multiple of 4 (the kernels work on
+ * four hidden units at a time); the caller then runs its JavaScript kernel.
  */
-import { layout, wasmHeap, wasmKernels } from './module.ts';
+import type { TypedArray } from '../../dtype.ts';
+import { layout, type WasmKernels, wasmHeap, wasmKernels } from './module.ts';
 
 let calls = 0;
 
@@ -15,41 +16,83 @@ export function wasmCellCallCount(): number {
   return calls;
 }
 
+/** One buffer of a kernel call: its first `size` elements, copied in, out, or both (absent: null). */
+interface Operand {
+  data: TypedArray | null;
+  size: number;
+  copyIn: boolean;
+  copyOut: boolean;
+}
+const input = (data: TypedArray, size: number): Operand => ({ data, size, copyIn: true, copyOut: false });
+const output = (data: TypedArray | null, size: number): Operand => ({
+  data,
+  size,
+  copyIn: false,
+  copyOut: true,
+});
+const inOut = (data: TypedArray, size: number): Operand => ({ data, size, copyIn: true, copyOut: true });
+
 /**
- * One step's pointwise forward, float32: act = [σ(a_i), σ(a_f), tanh(a_g), σ(a_o)] with a = (xp + bias) + hh,
- * c' = f·c + i·g into `cOut`, tc = tanh c', h' = o·tc into `hOut`. xp, hh, act: [B, 4H]; bias: [4H]; c, tc,
- * hOut, cOut: [B, H]. `act` may be `hh`'s storage (the product is read before the activations are written).
+ * The one way every cell kernel runs: lays the operands out in wasm memory (in order), copies the inputs
+ * in, calls `run` with their byte addresses (0 for an absent one), copies the outputs back.
  */
-export function wasmLstmForward(
-  xp: Float32Array,
-  hh: Float32Array,
-  bias: Float32Array,
-  c: Float32Array,
-  act: Float32Array,
-  tc: Float32Array,
-  hOut: Float32Array,
-  cOut: Float32Array,
-  batch: number,
+function runCellKernel(
   hidden: number,
+  operands: readonly Operand[],
+  run: (ex: WasmKernels, addresses: readonly number[]) => void,
 ): boolean {
   const ex = wasmKernels();
   if (ex === null || hidden % 4 !== 0) return false;
-  const n = batch * hidden;
-  const [pXp, pHh, pBias, pC, pTc, pH, pCOut, end] = layout(4 * n, 4 * n, 4 * hidden, n, n, n, n) as number[];
-  const heap = wasmHeap(ex, end!);
+  if (!operands.every((o) => o.data === null || o.data instanceof Float32Array)) return false;
+  const addresses = layout(...operands.map((o) => (o.data === null ? 0 : o.size)));
+  const heap = wasmHeap(ex, addresses[operands.length]!);
   if (heap === null) return false;
-  heap.set(xp.subarray(0, 4 * n), pXp! >>> 2);
-  heap.set(hh.subarray(0, 4 * n), pHh! >>> 2);
-  heap.set(bias.subarray(0, 4 * hidden), pBias! >>> 2);
-  heap.set(c.subarray(0, n), pC! >>> 2);
-  // The activations are written over the copy of hh, which each lane reads before writing.
-  ex.lstmForward(pXp!, pHh!, pBias!, pC!, pHh!, pTc!, pH!, pCOut!, batch, hidden);
-  act.set(heap.subarray(pHh! >>> 2, (pHh! >>> 2) + 4 * n));
-  tc.set(heap.subarray(pTc! >>> 2, (pTc! >>> 2) + n));
-  hOut.set(heap.subarray(pH! >>> 2, (pH! >>> 2) + n));
-  cOut.set(heap.subarray(pCOut! >>> 2, (pCOut! >>> 2) + n));
+  operands.forEach((o, i) => {
+    if (o.data !== null && o.copyIn) heap.set(o.data.subarray(0, o.size), addresses[i]! >>> 2);
+  });
+  run(
+    ex,
+    operands.map((o, i) => (o.data === null ? 0 : addresses[i]!)),
+  );
+  operands.forEach((o, i) => {
+    const at = addresses[i]! >>> 2;
+    if (o.data !== null && o.copyOut) o.data.set(heap.subarray(at, at + o.size));
+  });
   calls++;
   return true;
+}
+
+/**
+ * One step's pointwise forward, float32: act = [σ(a_i), σ(a_f), tanh(a_g), σ(a_o)] with a = (xp + bias) + hh,
+ * c' = f·c + i·g into `cOut`, tc = tanh c', h' = o·tc into `hOut`. xp, hh, act: [B, 4H]; bias: [4H]; c, tc,
+ * hOut, cOut: [B, H]. `act` may be `hh`'s storage (hh is copied in before act is copied out).
+ */
+export function wasmLstmForward(
+  xp: TypedArray,
+  hh: TypedArray,
+  bias: TypedArray,
+  c: TypedArray,
+  act: TypedArray,
+  tc: TypedArray,
+  hOut: TypedArray,
+  cOut: TypedArray,
+  batch: number,
+  hidden: number,
+): boolean {
+  const n = batch * hidden;
+  const operands = [
+    input(xp, 4 * n),
+    input(hh, 4 * n),
+    input(bias, 4 * hidden),
+    input(c, n),
+    output(act, 4 * n),
+    output(tc, n),
+    output(hOut, n),
+    output(cOut, n),
+  ];
+  return runCellKernel(hidden, operands, (ex, [x, y, b, cIn, a, t, h, cNew]) =>
+    ex.lstmForward(x!, y!, b!, cIn!, a!, t!, h!, cNew!, batch, hidden),
+  );
 }
 
 /**
@@ -57,35 +100,31 @@ export function wasmLstmForward(
  * tc: writes da = ∂L/∂a [B, 4H] and dc = ∂L/∂c [B, H], and adds Σ_rows da into db [4H].
  */
 export function wasmLstmBackward(
-  gh: Float32Array,
-  gc: Float32Array,
-  c: Float32Array,
-  act: Float32Array,
-  tc: Float32Array,
-  da: Float32Array,
-  dc: Float32Array,
-  db: Float32Array,
+  gh: TypedArray,
+  gc: TypedArray,
+  c: TypedArray,
+  act: TypedArray,
+  tc: TypedArray,
+  da: TypedArray,
+  dc: TypedArray,
+  db: TypedArray,
   batch: number,
   hidden: number,
 ): boolean {
-  const ex = wasmKernels();
-  if (ex === null || hidden % 4 !== 0) return false;
   const n = batch * hidden;
-  const [pGh, pGc, pC, pAct, pTc, pDa, pDc, pDb, end] = layout(n, n, n, 4 * n, n, 4 * n, n, 4 * hidden);
-  const heap = wasmHeap(ex, end!);
-  if (heap === null) return false;
-  heap.set(gh.subarray(0, n), pGh! >>> 2);
-  heap.set(gc.subarray(0, n), pGc! >>> 2);
-  heap.set(c.subarray(0, n), pC! >>> 2);
-  heap.set(act.subarray(0, 4 * n), pAct! >>> 2);
-  heap.set(tc.subarray(0, n), pTc! >>> 2);
-  heap.set(db.subarray(0, 4 * hidden), pDb! >>> 2);
-  ex.lstmBackward(pGh!, pGc!, pC!, pAct!, pTc!, pDa!, pDc!, pDb!, batch, hidden);
-  da.set(heap.subarray(pDa! >>> 2, (pDa! >>> 2) + 4 * n));
-  dc.set(heap.subarray(pDc! >>> 2, (pDc! >>> 2) + n));
-  db.set(heap.subarray(pDb! >>> 2, (pDb! >>> 2) + 4 * hidden));
-  calls++;
-  return true;
+  const operands = [
+    input(gh, n),
+    input(gc, n),
+    input(c, n),
+    input(act, 4 * n),
+    input(tc, n),
+    output(da, 4 * n),
+    output(dc, n),
+    inOut(db, 4 * hidden),
+  ];
+  return runCellKernel(hidden, operands, (ex, [dh, dcNext, cIn, a, t, dA, dC, dB]) =>
+    ex.lstmBackward(dh!, dcNext!, cIn!, a!, t!, dA!, dC!, dB!, batch, hidden),
+  );
 }
 
 /**
@@ -93,28 +132,19 @@ export function wasmLstmBackward(
  * h' = n + z·(h − n) into `hOut`. xp, hh, act: [B, 3H]; h, hOut: [B, H].
  */
 export function wasmGruForward(
-  xp: Float32Array,
-  hh: Float32Array,
-  h: Float32Array,
-  act: Float32Array,
-  hOut: Float32Array,
+  xp: TypedArray,
+  hh: TypedArray,
+  h: TypedArray,
+  act: TypedArray,
+  hOut: TypedArray,
   batch: number,
   hidden: number,
 ): boolean {
-  const ex = wasmKernels();
-  if (ex === null || hidden % 4 !== 0) return false;
   const n = batch * hidden;
-  const [pXp, pHh, pH, pAct, pOut, end] = layout(3 * n, 3 * n, n, 3 * n, n);
-  const heap = wasmHeap(ex, end!);
-  if (heap === null) return false;
-  heap.set(xp.subarray(0, 3 * n), pXp! >>> 2);
-  heap.set(hh.subarray(0, 3 * n), pHh! >>> 2);
-  heap.set(h.subarray(0, n), pH! >>> 2);
-  ex.gruForward(pXp!, pHh!, pH!, pAct!, pOut!, batch, hidden);
-  act.set(heap.subarray(pAct! >>> 2, (pAct! >>> 2) + 3 * n));
-  hOut.set(heap.subarray(pOut! >>> 2, (pOut! >>> 2) + n));
-  calls++;
-  return true;
+  const operands = [input(xp, 3 * n), input(hh, 3 * n), input(h, n), output(act, 3 * n), output(hOut, n)];
+  return runCellKernel(hidden, operands, (ex, [x, y, hIn, a, hNew]) =>
+    ex.gruForward(x!, y!, hIn!, a!, hNew!, batch, hidden),
+  );
 }
 
 /**
@@ -122,30 +152,27 @@ export function wasmGruForward(
  * dxp and dhh [B, 3H] and, when given, dh = ∂L/∂h [B, H].
  */
 export function wasmGruBackward(
-  d: Float32Array,
-  hh: Float32Array,
-  h: Float32Array,
-  act: Float32Array,
-  dxp: Float32Array,
-  dhh: Float32Array,
-  dh: Float32Array | null,
+  d: TypedArray,
+  hh: TypedArray,
+  h: TypedArray,
+  act: TypedArray,
+  dxp: TypedArray,
+  dhh: TypedArray,
+  dh: TypedArray | null,
   batch: number,
   hidden: number,
 ): boolean {
-  const ex = wasmKernels();
-  if (ex === null || hidden % 4 !== 0) return false;
   const n = batch * hidden;
-  const [pD, pHh, pH, pAct, pDxp, pDhh, pDh, end] = layout(n, 3 * n, n, 3 * n, 3 * n, 3 * n, n);
-  const heap = wasmHeap(ex, end!);
-  if (heap === null) return false;
-  heap.set(d.subarray(0, n), pD! >>> 2);
-  heap.set(hh.subarray(0, 3 * n), pHh! >>> 2);
-  heap.set(h.subarray(0, n), pH! >>> 2);
-  heap.set(act.subarray(0, 3 * n), pAct! >>> 2);
-  ex.gruBackward(pD!, pHh!, pH!, pAct!, pDxp!, pDhh!, pDh!, dh === null ? 0 : 1, batch, hidden);
-  dxp.set(heap.subarray(pDxp! >>> 2, (pDxp! >>> 2) + 3 * n));
-  dhh.set(heap.subarray(pDhh! >>> 2, (pDhh! >>> 2) + 3 * n));
-  dh?.set(heap.subarray(pDh! >>> 2, (pDh! >>> 2) + n));
-  calls++;
-  return true;
+  const operands = [
+    input(d, n),
+    input(hh, 3 * n),
+    input(h, n),
+    input(act, 3 * n),
+    output(dxp, 3 * n),
+    output(dhh, 3 * n),
+    output(dh, n),
+  ];
+  return runCellKernel(hidden, operands, (ex, [g, y, hIn, a, dx, dy, dH]) =>
+    ex.gruBackward(g!, y!, hIn!, a!, dx!, dy!, dH!, dh === null ? 0 : 1, batch, hidden),
+  );
 }

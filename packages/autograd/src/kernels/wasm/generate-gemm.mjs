@@ -261,6 +261,30 @@ export function generateGemmSource(params = defaultGemmParams) {
   emit('}');
   emit();
 
+  // ---- one block of op(B), for the driver and for packB ----
+  emit(
+    '/** Packs the block op(B)[pc:pc+kc, jc:jc+nc] at `dst` as 8-column panels, panel jr at float jr·kc. */',
+  );
+  emit('@inline');
+  emit(
+    'function packBlockB(b: usize, n: i32, k: i32, transB: bool, jc: i32, pc: i32, nc: i32, kc: i32, dst: usize): void {',
+  );
+  emit(`  for (let jr = 0; jr < nc; jr += ${NR}) {`);
+  emit(
+    `    packPanelB(b, n, k, transB, jc + jr, pc, min(${NR}, nc - jr), kc, dst + (<usize>(jr * kc) << 2));`,
+  );
+  emit('  }');
+  emit('}');
+  emit();
+  emit(
+    '/** Byte offset of block (jc, pc), nc wide, in a whole packed op(B): jc·k + pc·(nc rounded up to 8) floats. */',
+  );
+  emit('@inline');
+  emit('function blockOffsetB(jc: i32, pc: i32, nc: i32, k: i32): usize {');
+  emit(`  return <usize>(jc * k + pc * ((nc + ${NR - 1}) & ~${NR - 1})) << 2;`);
+  emit('}');
+  emit();
+
   // ---- the driver ----
   emit('/**');
   emit(' * C[m,n] = op(A)·op(B) for row-major A ([m,k], or [k,m] when transA), B ([k,n], or [n,k] when');
@@ -283,15 +307,8 @@ export function generateGemmSource(params = defaultGemmParams) {
   emit('      const kc = min(KC, k - pc);');
   emit('      const accumulate = pc > 0;');
   emit('      // This block of op(B) in panels: packed by `packB` beforehand, or here into the workspace.');
-  emit(`      const ncPad = (nc + ${NR - 1}) & ~${NR - 1};`);
-  emit('      const bBlock = packedB != 0 ? packedB + (<usize>(jc * k + pc * ncPad) << 2) : packB;');
-  emit('      if (packedB == 0) {');
-  emit(`        for (let jr = 0; jr < nc; jr += ${NR}) {`);
-  emit(
-    `          packPanelB(b, n, k, transB, jc + jr, pc, min(${NR}, nc - jr), kc, packB + (<usize>(jr * kc) << 2));`,
-  );
-  emit('        }');
-  emit('      }');
+  emit('      const bBlock = packedB != 0 ? packedB + blockOffsetB(jc, pc, nc, k) : packB;');
+  emit('      if (packedB == 0) packBlockB(b, n, k, transB, jc, pc, nc, kc, packB);');
   emit('      for (let ic = 0; ic < m; ic += MC) {');
   emit('        const mc = min(MC, m - ic);');
   emit(`        for (let ir = 0; ir < mc; ir += ${MR}) {`);
@@ -345,15 +362,8 @@ export function generateGemmSource(params = defaultGemmParams) {
   emit('export function packB(b: usize, n: i32, k: i32, transB: bool, dst: usize): void {');
   emit('  for (let jc = 0; jc < n; jc += NC) {');
   emit('    const nc = min(NC, n - jc);');
-  emit(`    const ncPad = (nc + ${NR - 1}) & ~${NR - 1};`);
   emit('    for (let pc = 0; pc < k; pc += KC) {');
-  emit('      const kc = min(KC, k - pc);');
-  emit('      const block = dst + (<usize>(jc * k + pc * ncPad) << 2);');
-  emit(`      for (let jr = 0; jr < nc; jr += ${NR}) {`);
-  emit(
-    `        packPanelB(b, n, k, transB, jc + jr, pc, min(${NR}, nc - jr), kc, block + (<usize>(jr * kc) << 2));`,
-  );
-  emit('      }');
+  emit('      packBlockB(b, n, k, transB, jc, pc, nc, min(KC, k - pc), dst + blockOffsetB(jc, pc, nc, k));');
   emit('    }');
   emit('  }');
   emit('}');

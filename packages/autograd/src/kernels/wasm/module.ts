@@ -6,6 +6,7 @@
  * kernel call copies its operands into wasm memory and its results back out (gemm.ts, cells.ts); the memory
  * grows to the largest problem seen and is reused by every call.
  */
+import type { TypedArray } from '../../dtype.ts';
 import { wasmModuleBase64 } from './module-wasm.generated.ts';
 
 /** The module's exports (byte addresses for every pointer argument). */
@@ -162,13 +163,14 @@ export function wasmHeap(ex: WasmKernels, bytes: number): Float32Array | null {
 }
 
 /**
- * Runs `fn` with the given float32 arrays copied into wasm memory once, for its whole duration: a kernel call
- * inside whose operand is one of them (the same array object, whole) reads that copy instead of copying
- * the array again. For weights that every step of a loop multiplies by (an LSTM's W_hh, 256 KB copied and
- * read twice per step otherwise). The arrays must not be written while `fn` runs; scopes nest, and each
- * releases its copies when it returns or throws. Without the backend this is just `fn()`.
+ * Runs `fn` with the given float32 arrays copied into wasm memory once (float64 ones are skipped), for its
+ * whole duration: a kernel call inside whose operand is one of them (the same array object, whole) reads
+ * that copy instead of copying the array again. For weights that every step of a loop multiplies by (an
+ * LSTM's W_hh, 256 KB copied and read twice per step otherwise). The arrays must not be written while `fn`
+ * runs; scopes nest, and each releases its copies when it returns or throws. Without the backend this is
+ * just `fn()`.
  */
-export function withResidentOperands<T>(arrays: readonly Float32Array[], fn: () => T): T {
+export function withResidentOperands<T>(arrays: readonly TypedArray[], fn: () => T): T {
   return withResidentScope(() => {
     for (const array of arrays) keepResident(array);
     return fn();
@@ -195,11 +197,13 @@ export function withResidentScope<T>(fn: () => T): T {
 
 /**
  * Copies `array` into wasm memory until the innermost open scope ends (see `withResidentOperands`); does
- * nothing outside a scope, without the backend, when it is already resident, or when it does not fit.
+ * nothing outside a scope, without the backend, for float64 (the kernels are float32), when it is already
+ * resident, or when it does not fit.
  */
-export function keepResident(array: Float32Array): void {
+export function keepResident(array: TypedArray): void {
   const ex = wasmKernels();
-  if (ex === null || scopes === 0 || residentAddress(array, 0, array.length) >= 0) return;
+  if (ex === null || scopes === 0 || !(array instanceof Float32Array)) return;
+  if (residentAddress(array, 0, array.length) >= 0) return;
   const end = alignUp(scratchStart + array.length * 4);
   const memory = wasmHeap(ex, end);
   if (memory === null) return; // does not fit: calls copy it as usual

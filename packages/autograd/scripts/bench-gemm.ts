@@ -34,13 +34,13 @@ function random(size: number): Float32Array {
   return x;
 }
 
-/** Median GFLOP/s over `samples` samples, each repeating the product for at least `sampleMs`. */
 /** Milliseconds of CPU time this process has used. */
 function cpuMs(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 }
 
+/** Median GFLOP/s over `samples` samples, each repeating the product for at least `sampleMs`. */
 function measure(kernel: Kernel, m: number, n: number, k: number, tA: boolean, tB: boolean): number {
   const a = random(m * k);
   const b = random(k * n);

@@ -2,10 +2,11 @@
  * Section "lstm": one LSTM training step (batch 32, 50 steps, input 64, hidden 128, one layer, a linear head
  * on the last step's output, MSE, Adam) and the forward pass alone, TensorLoom's composed `LSTM` beside
  * `tf.layers.lstm` + `tf.layers.dense` trained with `model.trainOnBatch`. Both systems start from the same
- * weights, so the loss before and after one step is checked across them.
+ * weights, so the loss before and after one step is checked across them. The same step with a GRU is timed
+ * too; tfjs's GRU is a different function (see `tfGruWeights`), so there each system only checks its own.
  */
 import { manualSeed, narrow, noGrad, reshape, type Tensor, tensor } from '@tensorloom/autograd';
-import { LSTM } from '@tensorloom/lstm';
+import { GRU, LSTM } from '@tensorloom/lstm';
 import { Adam, Linear, Module, mseLoss, type Parameter } from '@tensorloom/nn';
 import type { BenchCase, Runner, Section } from '../harness.ts';
 import { normal } from '../inputs.ts';
@@ -22,6 +23,7 @@ const I = 64;
 const H = 128;
 const TRAIN = 'train step (forward, backward, Adam)';
 const FORWARD = 'forward only';
+const GRU_TRAIN = 'GRU train step (forward, backward, Adam)';
 
 /** Float32 copies of a module's parameters, by name, so every system starts from the same numbers. */
 export type Snapshot = ReadonlyMap<string, Float32Array>;
@@ -74,6 +76,32 @@ export function tfLstmWeights(
     transposed(get('weight_ih_l0'), 4 * hidden, inputSize),
     transposed(get('weight_hh_l0'), 4 * hidden, hidden),
     bias,
+  ];
+}
+
+/**
+ * A snapshot of PyTorch-layout GRU weights as tfjs `gru` layer weights, gates reordered from PyTorch's
+ * (r, z, n) to Keras's (z, r, h). tfjs's GRU is Keras's `reset_after=False` variant: it resets h before the
+ * recurrent product, ĥ = tanh(x·W_h + (r ⊙ h)·U_h + b), and has one bias (here b_ih, plus b_hh for z and r;
+ * b_hn has no counterpart), where PyTorch computes n = tanh(x·W_inᵀ + b_in + r ⊙ (h·W_hnᵀ + b_hn)). Same
+ * sizes and flops, different function: the bench times both but compares neither's numbers to the other's.
+ */
+export function tfGruWeights(w: Snapshot, prefix: string, inputSize: number, hidden: number): Float32Array[] {
+  const get = (name: string) => w.get(prefix + name)!;
+  // Rows of a PyTorch [3H, ·] matrix (or entries of a [3H] bias) in Keras's gate order.
+  const reorder = (x: Float32Array, width: number) => {
+    const size = hidden * width;
+    const out = new Float32Array(x.length);
+    for (const [at, g] of [1, 0, 2].entries()) out.set(x.subarray(g * size, (g + 1) * size), at * size);
+    return out;
+  };
+  const bih = get('bias_ih_l0');
+  const bhh = get('bias_hh_l0');
+  const bias = Float32Array.from(bih, (b, i) => (i < 2 * hidden ? b + bhh[i]! : b));
+  return [
+    transposed(reorder(get('weight_ih_l0'), inputSize), 3 * hidden, inputSize),
+    transposed(reorder(get('weight_hh_l0'), hidden), 3 * hidden, hidden),
+    reorder(bias, 1),
   ];
 }
 
@@ -140,13 +168,25 @@ export function checkDescent(op: string, before: number, after: number): number[
   return [before, after];
 }
 
-/** TensorLoom's model: LSTM over x [T, B, I], then a linear head on the last step's output [B, H] → [B, 1]. */
+/** Which recurrent layer a regressor uses. */
+type Kind = 'lstm' | 'gru';
+
+/**
+ * TensorLoom's model: an LSTM (or GRU) over x [T, B, I], then a linear head on the last step's output
+ * [B, H] → [B, 1]. Parameter names start with `rnn.`.
+ */
 class Regressor extends Module {
-  lstm = new LSTM({ inputSize: I, hiddenSize: H });
+  rnn: LSTM | GRU;
   head = new Linear(H, 1);
 
+  constructor(kind: Kind = 'lstm') {
+    super();
+    const options = { inputSize: I, hiddenSize: H };
+    this.rnn = kind === 'lstm' ? new LSTM(options) : new GRU(options);
+  }
+
   forward(x: Tensor): Tensor {
-    const [out] = this.lstm.forward(x);
+    const [out] = this.rnn.forward(x);
     // out[T − 1]: the last step's output of every sequence.
     return this.head.forward(reshape(narrow(out, 0, T - 1, 1), [B, H]));
   }
@@ -155,6 +195,7 @@ class Regressor extends Module {
 /** The shared problem: weights, input (batch-first and time-major copies) and targets. */
 interface Problem {
   weights: Snapshot;
+  gruWeights: Snapshot;
   xBatchFirst: Float32Array;
   xTimeMajor: Float32Array;
   y: Float32Array;
@@ -164,18 +205,22 @@ function makeProblem(): Problem {
   manualSeed(4);
   const weights = snapshot(new Regressor());
   const xBatchFirst = normal([B, T, I]);
-  return { weights, xBatchFirst, xTimeMajor: swapLeadingAxes(xBatchFirst, B, T, I), y: normal([B, 1]) };
+  const y = normal([B, 1]);
+  const gruWeights = snapshot(new Regressor('gru'));
+  return { weights, gruWeights, xBatchFirst, xTimeMajor: swapLeadingAxes(xBatchFirst, B, T, I), y };
 }
 
 /**
  * A TensorLoom regressor from the shared weights, with its Adam and one training step. With `singleBias`,
- * the model is tfjs's parameterisation (see `foldBias`) for the cross-check; the timed model is PyTorch's.
+ * the LSTM is tfjs's parameterisation (see `foldBias`) for the cross-check; the timed model is PyTorch's.
  */
-function ours(p: Problem, singleBias = false) {
-  const model = restore(new Regressor(), singleBias ? foldBias(p.weights, 'lstm.') : p.weights);
+function ours(p: Problem, singleBias = false, kind: Kind = 'lstm') {
+  const weights = kind === 'gru' ? p.gruWeights : singleBias ? foldBias(p.weights, 'rnn.') : p.weights;
+  const model = restore(new Regressor(kind), weights);
   const x = tensor(p.xTimeMajor, { shape: [T, B, I] });
   const y = tensor(p.y, { shape: [B, 1] });
-  const optimizer = new Adam(trainable(model, singleBias ? ['lstm.bias_hh_l0'] : []), { lr: 1e-3 });
+  const frozen = singleBias && kind === 'lstm' ? ['rnn.bias_hh_l0'] : [];
+  const optimizer = new Adam(trainable(model, frozen), { lr: 1e-3 });
   const step = (): number => {
     optimizer.zeroGrad();
     const loss = mseLoss(model.forward(x), y);
@@ -187,15 +232,17 @@ function ours(p: Problem, singleBias = false) {
   return { model, x, step, evaluate };
 }
 
-/** tfjs's regressor from the shared weights: lstm (sigmoid gates, as PyTorch) + dense, Adam, MSE. */
-function theirs(p: Problem) {
+/** tfjs's regressor from the shared weights: lstm or gru (sigmoid gates, as PyTorch) + dense, Adam, MSE. */
+function theirs(p: Problem, kind: Kind = 'lstm') {
   const t = tf();
   const model = t.sequential();
   // recurrentActivation defaults to hardSigmoid in tfjs; PyTorch's gates use the logistic sigmoid.
-  model.add(t.layers.lstm({ units: H, inputShape: [T, I], recurrentActivation: 'sigmoid', ...NO_INIT }));
+  const layer = { units: H, inputShape: [T, I], recurrentActivation: 'sigmoid' as const, ...NO_INIT };
+  model.add(kind === 'lstm' ? t.layers.lstm(layer) : t.layers.gru(layer));
   model.add(t.layers.dense({ units: 1, ...NO_INIT }));
-  setTfWeights(model, 0, tfLstmWeights(p.weights, 'lstm.', I, H));
-  setTfWeights(model, 1, [transposed(p.weights.get('head.weight')!, 1, H), p.weights.get('head.bias')!]);
+  const w = kind === 'lstm' ? p.weights : p.gruWeights;
+  setTfWeights(model, 0, (kind === 'lstm' ? tfLstmWeights : tfGruWeights)(w, 'rnn.', I, H));
+  setTfWeights(model, 1, [transposed(w.get('head.weight')!, 1, H), w.get('head.bias')!]);
   // epsilon 1e-8 as torch.optim.Adam (tfjs would default to 1e-7).
   const optimizer = t.train.adam(1e-3, 0.9, 0.999, 1e-8);
   model.compile({ optimizer, loss: 'meanSquaredError' });
@@ -280,6 +327,18 @@ function trainCase(p: Problem, quick: boolean): BenchCase {
   return { name: TRAIN, tolerance: 1e-5, systems, unsupported };
 }
 
+function gruTrainCase(p: Problem, quick: boolean): BenchCase {
+  const { systems, unsupported } = trainingSystems(
+    'gru train',
+    () => ours(p, false, 'gru'),
+    () => theirs(p, 'gru'),
+    quick,
+    'over a second per step',
+  );
+  // Different functions (tfGruWeights): each system checks only that its own step lowers its loss.
+  return { name: GRU_TRAIN, compareOutputs: false, systems, unsupported };
+}
+
 function forwardCase(p: Problem): BenchCase {
   return {
     name: FORWARD,
@@ -316,13 +375,13 @@ export const lstmSection: Section = {
     'backward, `Adam.step`; forward only under `noGrad`. tfjs: `tf.sequential` of `tf.layers.lstm` ' +
     "(recurrentActivation 'sigmoid') + `tf.layers.dense`, compiled with `tf.train.adam` and " +
     "'meanSquaredError', timing `await model.trainOnBatch(x, y)`, and `model.predict(x)` + `dataSync()`; " +
-    'x [B, T, in].',
+    'x [B, T, in]. The GRU row is the same step with `GRU` / `tf.layers.gru`.',
   metric: { kind: 'time', unit: 'ms' },
   // tfjs-cpu takes ~1.2 s per training step: one warm-up call for it, while the fast systems warm up for 300 ms.
   timing: { warmupMs: 300, warmupCalls: 1, samples: 5, minSamples: 2, maxMs: 1500 },
   reference: {
     label: 'PyTorch 1.13 (measured separately)',
-    values: { [TRAIN]: 16.5, [FORWARD]: 5.2 },
+    values: { [TRAIN]: 16.5, [FORWARD]: 5.2, [GRU_TRAIN]: 21.9 },
   },
   notes: [
     "All systems start from the same weights (TensorLoom's seeded PyTorch-style init, copied into the tfjs " +
@@ -331,10 +390,15 @@ export const lstmSection: Section = {
       "that check only, TensorLoom's two LSTM biases are folded into b_ih with b_hh frozen at 0, which is " +
       "tfjs's single-bias model (with two biases Adam moves their sum twice as far per step).",
     'PyTorch 1.13 `nn.LSTM` + `nn.Linear`, OpenBLAS, 1 thread, measured on this machine outside this run ' +
-      '(issue 6): train step 16–17 ms (shown as 16.5), forward 5.2 ms.',
+      '(issue 6): train step 16–17 ms (shown as 16.5), forward 5.2 ms. GRU train step: medians 16.8, 22.1 and ' +
+      '21.9 ms in three runs of `bench/scripts/pytorch_reference.py` (with OpenBLAS; shown as 21.9). On ' +
+      "this machine PyTorch's own step times are bimodal too (the same script's LSTM step: 19–52 ms).",
+    "tfjs's GRU resets h before the recurrent product (Keras `reset_after=False`; PyTorch resets after it), " +
+      'so the GRU row starts both systems from the same weights (gates reordered) but does not compare their ' +
+      'losses: each only checks that its own step lowers its loss.',
   ],
   cases: ({ quick }) => {
     const p = makeProblem();
-    return [trainCase(p, quick), forwardCase(p)];
+    return [trainCase(p, quick), forwardCase(p), gruTrainCase(p, quick)];
   },
 };

@@ -1,6 +1,21 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { exp, mul, relu, sigmoid, sum, type Tensor, tanh, tensor } from '../src/index.ts';
+import {
+  add,
+  exp,
+  gemm,
+  linear,
+  manualSeed,
+  mul,
+  randn,
+  relu,
+  reshape,
+  sigmoid,
+  sum,
+  type Tensor,
+  tanh,
+  tensor,
+} from '../src/index.ts';
 
 /** ∂/∂x Σ g ⊙ op(x), once by plain backward (fused kernels) and once with createGraph (composed rules). */
 function runBackwardForTest(op: (x: Tensor) => Tensor, xs: number[], gs: number[]) {
@@ -39,4 +54,33 @@ describe('fused first-order VJP kernels agree with the composed rules', () => {
       );
     });
   }
+});
+
+describe('linear with a bias', () => {
+  it('is one node, equal bit for bit to the product followed by a broadcast add (float32 and float64)', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom('float32' as const, 'float64' as const),
+        fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 0, maxLength: 2 }),
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        (dtype, lead, inF, outF, seed) => {
+          manualSeed(seed);
+          const x = randn([...lead, inF], { dtype, requiresGrad: true });
+          const w = randn([outF, inF], { dtype, requiresGrad: true });
+          const b = randn([outF], { dtype, requiresGrad: true });
+          const y = linear(x, w, b);
+          const rows = reshape(x, [-1, inF]);
+          const reference = reshape(add(gemm(rows, w, { transB: true }), b), y.shape);
+          expect(Array.from(y.data)).toEqual(Array.from(reference.data));
+          // Reshape (when x is not already rows) over the single fused node: no separate add, no second [n, out].
+          const node = y.gradFn!.op === 'reshape' ? y.gradFn!.inputs[0]!.gradFn! : y.gradFn!;
+          expect(node.op).toBe('linear');
+          expect(node.inputs.slice(1)).toEqual([w, b]);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
 });

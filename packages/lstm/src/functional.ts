@@ -19,7 +19,6 @@ import {
   gruPointwise,
   gruPointwiseComposed,
   type LSTMPointwise,
-  linearWithBias,
   lstmPointwise,
   lstmPointwiseComposed,
   RecurrentProduct,
@@ -51,7 +50,7 @@ export type Nonlinearity = 'tanh' | 'relu';
  */
 export function lstmInput(x: Tensor, w: LSTMWeights): Tensor {
   const bias = w.bias_ih && w.bias_hh ? add(w.bias_ih, w.bias_hh) : (w.bias_ih ?? w.bias_hh);
-  return bias ? linearWithBias(x, w.weight_ih, bias) : linear(x, w.weight_ih);
+  return linear(x, w.weight_ih, bias);
 }
 
 /**
@@ -108,7 +107,7 @@ function lstmStepWithBias(
 
 /** The GRU's input part for many rows: x·W_ihᵀ + b_ih, [N, in] → [N, 3H]. */
 export function gruInput(x: Tensor, w: CellWeights): Tensor {
-  return w.bias_ih ? linearWithBias(x, w.weight_ih, w.bias_ih) : linear(x, w.weight_ih);
+  return linear(x, w.weight_ih, w.bias_ih);
 }
 
 /**

@@ -174,34 +174,6 @@ function scratch(dtype: Tensor['dtype'], size: number): TypedArray {
 // Matrix products shared by the steps
 
 /**
- * x·Wᵀ + b for a matrix x [N, in], as one op: the bias is added into the product in place, which saves a
- * full-size temporary ([N, out]) and a pass over it; for the input projection of a whole sequence that is
- * megabytes per call. The reference is autograd's `linear` (composed: gemm, then a broadcast add).
- * VJP: ∂x = g·W,  ∂W = gᵀ·x,  ∂b = Σ_rows g (all differentiable ops).
- */
-export function linearWithBias(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
-  if (x.ndim !== 2 || bias.ndim !== 1) return linear(x, weight, bias);
-  const op = customOp('linearWithBias', {
-    forward: () => {
-      const y = linear(x, weight);
-      const n = bias.size;
-      if (y.shape[1] !== n)
-        throw new Error(`linearWithBias: bias [${bias.shape}] does not match weight [${weight.shape}]`);
-      const out = y.data;
-      const b = bias.data;
-      for (let o = 0; o < out.length; o += n) for (let j = 0; j < n; j++) out[o + j]! += b[j]!;
-      return y;
-    },
-    backward: (g) => [
-      x.requiresGrad ? gemm(g, weight) : null,
-      weight.requiresGrad ? gemm(g, x, { transA: true }) : null,
-      bias.requiresGrad ? sum(g, 0) : null,
-    ],
-  });
-  return op(x, weight, bias);
-}
-
-/**
  * h·Wᵀ (+ b) at every step of one sequence, with the gradient of W (and b) formed once per backward pass
  * instead of once per step. Per step, the product's VJP would compute gₜᵀ·hₜ ([G·H, H], a small matrix
  * product, and an allocation of the weight's size) and the engine would add it to the running sum: for

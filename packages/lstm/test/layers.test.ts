@@ -119,8 +119,8 @@ describe('LSTM', () => {
       const t = stack.pop()!;
       if (!t.gradFn || seen.has(t)) continue;
       seen.add(t);
-      // The products: plain gemm, or the fused ops of fused.ts (input projection with its bias, per-step product).
-      if (['gemm', 'linearWithBias', 'recurrentProduct'].includes(t.gradFn.op)) shapes.push(`${t.shape}`);
+      // The products: plain gemm, linear (the input projection with its bias), the per-step shared product.
+      if (['gemm', 'linear', 'recurrentProduct'].includes(t.gradFn.op)) shapes.push(`${t.shape}`);
       stack.push(...t.gradFn.inputs);
     }
     // [T·B, 4H] once, then [B, 4H] (all four gates) per step.

@@ -1,15 +1,16 @@
 /**
  * Matrix products. `gemm` is the primitive: op(A)·op(B) over matrices or equal-size batches of them, with
  * transpose flags so that no gradient ever materialises a transpose. `matmul` adds NumPy semantics
- * (1-d operands, broadcast batch dims) on top by composition; `linear` is x·Wᵀ + b.
+ * (1-d operands, broadcast batch dims) on top by composition; `linear` is x·Wᵀ + b, one node that adds b
+ * into the product's own storage.
  */
 import { record } from '../engine.ts';
 import { matmul as matmulKernel } from '../kernels/matmul.ts';
 import { broadcastShapes, fmt, sizeOf } from '../shape.ts';
 import type { Tensor } from '../tensor.ts';
-import { add } from './binary.ts';
 import { checkTensor, coerce, empty } from './helpers.ts';
 import { broadcastTo, reshape, squeeze, unsqueeze } from './movement.ts';
+import { sum } from './reduce.ts';
 
 export interface GemmOptions {
   transA?: boolean;
@@ -109,7 +110,26 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
     );
   }
   const rows = reshape(x, [-1, weight.shape[1]!]);
-  const y = gemm(rows, weight, { transB: true });
-  const out = reshape(y, [...x.shape.slice(0, -1), weight.shape[0]!]);
-  return bias ? add(out, bias) : out;
+  const y = bias ? affine(rows, weight, bias) : gemm(rows, weight, { transB: true });
+  return reshape(y, [...x.shape.slice(0, -1), weight.shape[0]!]);
+}
+
+/**
+ * Y = X·Wᵀ + b for X [n, in], W [out, in], b [out], as one node: b is added to each row of the product in
+ * its own fresh storage (PyTorch's addmm), where gemm then a broadcast add would allocate and fill a
+ * second [n, out] array. VJP (G = ∂L/∂Y): ∂X = G·W, ∂W = Gᵀ·X, ∂b = Σ_rows G.
+ */
+function affine(rows: Tensor, weight: Tensor, bias: Tensor): Tensor {
+  const [n, k] = rows.shape as [number, number];
+  const width = weight.shape[0]!;
+  const y = empty([n, width], rows.dtype);
+  matmulKernel(rows.data, 0, weight.data, 0, y.data, 0, n, width, k, false, true);
+  const out = y.data;
+  const b = bias.data;
+  for (let r = 0; r < out.length; r += width) for (let j = 0; j < width; j++) out[r + j]! += b[j]!;
+  return record('linear', [rows, weight, bias], y, (g) => [
+    rows.requiresGrad ? gemm(g, weight) : null,
+    weight.requiresGrad ? gemm(g, rows, { transA: true }) : null,
+    bias.requiresGrad ? sum(g, 0) : null,
+  ]);
 }

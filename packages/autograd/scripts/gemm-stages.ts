@@ -61,8 +61,8 @@ for (const [label, m, n, k, transA, transB] of shapes) {
     heap.set(b, bw! >>> 2);
     ex.packB(bw!, n, k, +transB, packed!);
     return [
-      () => ex.gemm(aw!, bw!, cw!, m, n, k, +transA, +transB, work!, packed!),
-      () => ex.gemm(aw!, bw!, cw!, m, n, k, +transA, +transB, work!, 0),
+      () => ex.gemm(aw!, bw!, cw!, m, n, k, +transA, +transB, work!, packed!, 0),
+      () => ex.gemm(aw!, bw!, cw!, m, n, k, +transA, +transB, work!, 0, 0),
       () => void wasmGemm(a, 0, b, 0, c, 0, m, n, k, transA, transB),
       () => void wasmGemm(a, 0, b, 0, new Float32Array(m * n), 0, m, n, k, transA, transB),
       () => void gemm(ta, tb, { transA, transB }),

@@ -43,7 +43,7 @@ function measure(ex, m, n, k, transA, transB) {
     ex.memory.grow(Math.ceil((end - ex.memory.buffer.byteLength) / 65536));
   const heap = new Float32Array(ex.memory.buffer);
   for (let i = a >> 2; i < c >> 2; i++) heap[i] = Math.random() - 0.5;
-  const run = () => ex.gemm(a, b, c, m, n, k, transA, transB, work);
+  const run = () => ex.gemm(a, b, c, m, n, k, transA, transB, work, 0, 0);
   for (let i = 0; i < 20; i++) run();
   let reps = 1;
   for (;;) {

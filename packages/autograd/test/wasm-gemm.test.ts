@@ -43,15 +43,18 @@ interface Problem {
   bOffset: number;
   cOffset: number;
   seed: number;
+  /** Add a bias row to every row of C (the kernel then accumulates onto C filled with it). */
+  withBias?: boolean;
 }
 
 /**
  * Runs the wasm kernel and the JavaScript reference on the same float32 operands and checks, for every
- * entry, |wasm − ref| ≤ 2(k+2)·u·Σp |A(i,p)||B(p,j)|: both are float32 sums of k products in different
- * orders, each within (k+1)u·Σ|a||b| of the exact value. Also checks nothing outside C's window moved.
+ * entry, |wasm − ref| ≤ 2(k+2)·u·(Σp |A(i,p)||B(p,j)| + |bias(j)|): both are float32 sums of k products (and
+ * the bias) in different orders, each within (k+2)u of that sum of magnitudes from the exact value. Also
+ * checks nothing outside C's window moved.
  */
 function checkAgainstReference(p: Problem): void {
-  const { m, n, k, transA, transB, aOffset, bOffset, cOffset, seed } = p;
+  const { m, n, k, transA, transB, aOffset, bOffset, cOffset, seed, withBias = false } = p;
   const a = randomArray(m * k, seed, aOffset);
   const b = randomArray(k * n, seed + 1, bOffset);
   const tail = 3;
@@ -64,8 +67,15 @@ function checkAgainstReference(p: Problem): void {
   const absB = Float64Array.from(b, Math.abs);
   const bound = new Float64Array(m * n);
   matmulJs(absA, aOffset, absB, bOffset, bound, 0, m, n, k, transA, transB);
+  const bias = withBias ? randomArray(n, seed + 2) : null;
+  if (bias) {
+    for (let i = 0; i < m * n; i++) {
+      ref[i]! += bias[i % n]!;
+      bound[i]! += Math.abs(bias[i % n]!);
+    }
+  }
 
-  expect(wasmGemm(a, aOffset, b, bOffset, c, cOffset, m, n, k, transA, transB)).toBe(true);
+  expect(wasmGemm(a, aOffset, b, bOffset, c, cOffset, m, n, k, transA, transB, bias)).toBe(true);
   const tol = 2 * (k + 2) * U32;
   for (let i = 0; i < m * n; i++) {
     const got = c[cOffset + i]!;
@@ -92,6 +102,7 @@ const problem = (dims: fc.Arbitrary<number>, kDims: fc.Arbitrary<number>): fc.Ar
     bOffset: fc.nat(5),
     cOffset: fc.nat(5),
     seed: fc.nat(),
+    withBias: fc.boolean(),
   });
 
 let previousSetting = true;
@@ -146,13 +157,14 @@ describe('wasm float32 GEMM backend', () => {
       [33, 65, 513],
     ];
     for (const [m, n, k] of cases) {
-      for (let flags = 0; flags < 4; flags++) {
+      for (let flags = 0; flags < 8; flags++) {
         checkAgainstReference({
           m,
           n,
           k,
           transA: (flags & 1) === 1,
           transB: (flags & 2) === 2,
+          withBias: (flags & 4) === 4,
           aOffset: 1,
           bOffset: 2,
           cOffset: 3,
@@ -160,6 +172,44 @@ describe('wasm float32 GEMM backend', () => {
         });
       }
     }
+  });
+
+  it('adds a bias as a separate add would, bit for bit, while K fits one 256-deep slice', () => {
+    // One slice: the kernel sums the products from zero in registers and adds C (the bias) once at the end,
+    // which is fl(product + bias), exactly the rounding of the product followed by a broadcast add.
+    for (const [m, n, k] of [
+      [1, 384, 128],
+      [32, 512, 64],
+      [7, 13, 256],
+      [1600, 24, 9],
+    ] as const) {
+      const a = randomArray(m * k, m + k);
+      const b = randomArray(n * k, n);
+      const bias = randomArray(n, 7);
+      const product = new Float32Array(m * n);
+      expect(wasmGemm(a, 0, b, 0, product, 0, m, n, k, false, true)).toBe(true);
+      const withBias = new Float32Array(m * n);
+      expect(wasmGemm(a, 0, b, 0, withBias, 0, m, n, k, false, true, bias)).toBe(true);
+      const separate = Float32Array.from(product, (v, i) => v + bias[i % n]!);
+      expect(withBias).toEqual(separate);
+    }
+  });
+
+  it('writes the bias rows for K = 0 with a bias, as the JavaScript kernel does', () => {
+    const bias = new Float32Array([1, 2, 3]);
+    const c = new Float32Array(8).fill(SENTINEL);
+    expect(wasmGemm(new Float32Array(0), 0, new Float32Array(0), 0, c, 1, 2, 3, 0, false, true, bias)).toBe(
+      true,
+    );
+    expect(Array.from(c)).toEqual([SENTINEL, 1, 2, 3, 1, 2, 3, SENTINEL]);
+    const js = new Float32Array(8).fill(SENTINEL);
+    setWasmEnabled(false);
+    try {
+      matmul(new Float32Array(0), 0, new Float32Array(0), 0, js, 1, 2, 3, 0, false, true, bias);
+    } finally {
+      setWasmEnabled(true);
+    }
+    expect(js).toEqual(c);
   });
 
   it('writes zeros for K = 0 and nothing for M = 0 or N = 0', () => {

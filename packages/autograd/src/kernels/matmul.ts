@@ -16,7 +16,10 @@ import { wasmGemm } from './wasm/gemm.ts';
  */
 export const WASM_MIN_WORK = 512;
 
-/** C = op(A)·op(B) (see the file comment), dispatching float32 work to WebAssembly when it pays. */
+/**
+ * C = op(A)·op(B) (see the file comment), plus `bias` ([n]) on every row of C when given, dispatching
+ * float32 work to WebAssembly when it pays.
+ */
 export function matmul(
   a: TypedArray,
   aOffset: number,
@@ -29,17 +32,23 @@ export function matmul(
   k: number,
   transA: boolean,
   transB: boolean,
+  bias: TypedArray | null = null,
 ): void {
   if (
     m * n * k >= WASM_MIN_WORK &&
     c instanceof Float32Array &&
     a instanceof Float32Array &&
     b instanceof Float32Array &&
-    wasmGemm(a, aOffset, b, bOffset, c, cOffset, m, n, k, transA, transB)
+    (bias === null || bias instanceof Float32Array) &&
+    wasmGemm(a, aOffset, b, bOffset, c, cOffset, m, n, k, transA, transB, bias)
   ) {
     return;
   }
   matmulJs(a, aOffset, b, bOffset, c, cOffset, m, n, k, transA, transB);
+  // The same rounding as a separate broadcast add: fl(product + b).
+  if (bias !== null) {
+    for (let r = cOffset; r < cOffset + m * n; r += n) for (let j = 0; j < n; j++) c[r + j]! += bias[j]!;
+  }
 }
 
 /** The plain JavaScript kernel: loop orders keep the innermost loop on contiguous memory for each case. */

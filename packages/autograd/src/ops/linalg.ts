@@ -115,18 +115,15 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
 }
 
 /**
- * Y = X·Wᵀ + b for X [n, in], W [out, in], b [out], as one node: b is added to each row of the product in
- * its own fresh storage (PyTorch's addmm), where gemm then a broadcast add would allocate and fill a
- * second [n, out] array. VJP (G = ∂L/∂Y): ∂X = G·W, ∂W = Gᵀ·X, ∂b = Σ_rows G.
+ * Y = X·Wᵀ + b for X [n, in], W [out, in], b [out], as one node: the product kernel adds b to each row
+ * (PyTorch's addmm; the wasm kernel accumulates onto C filled with b), where gemm then a broadcast add
+ * would allocate and fill a second [n, out] array. VJP (G = ∂L/∂Y): ∂X = G·W, ∂W = Gᵀ·X, ∂b = Σ_rows G.
  */
 function affine(rows: Tensor, weight: Tensor, bias: Tensor): Tensor {
   const [n, k] = rows.shape as [number, number];
   const width = weight.shape[0]!;
   const y = empty([n, width], rows.dtype);
-  matmulKernel(rows.data, 0, weight.data, 0, y.data, 0, n, width, k, false, true);
-  const out = y.data;
-  const b = bias.data;
-  for (let r = 0; r < out.length; r += width) for (let j = 0; j < width; j++) out[r + j]! += b[j]!;
+  matmulKernel(rows.data, 0, weight.data, 0, y.data, 0, n, width, k, false, true, bias.data);
   return record('linear', [rows, weight, bias], y, (g) => [
     rows.requiresGrad ? gemm(g, weight) : null,
     weight.requiresGrad ? gemm(g, rows, { transA: true }) : null,

@@ -13,10 +13,10 @@ export function wasmGemmCallCount(): number {
 }
 
 /**
- * C[m,n] = op(A)·op(B) in float32 on the WebAssembly kernel, with the operands read from and the product
- * written to the given arrays at the given offsets (same contract as kernels/matmul.ts). Returns false,
- * leaving `c` untouched, when the backend is switched off, not ready, or the problem does not fit in wasm32
- * memory; the caller then runs the JavaScript kernel.
+ * C[m,n] = op(A)·op(B) (+ `bias`, [n], on every row) in float32 on the WebAssembly kernel, with the operands
+ * read from and the product written to the given arrays at the given offsets (same contract as
+ * kernels/matmul.ts). Returns false, leaving `c` untouched, when the backend is switched off, not ready, or
+ * the problem does not fit in wasm32 memory; the caller then runs the JavaScript kernel.
  */
 export function wasmGemm(
   a: Float32Array,
@@ -30,6 +30,7 @@ export function wasmGemm(
   k: number,
   transA: boolean,
   transB: boolean,
+  bias: Float32Array | null = null,
 ): boolean {
   const ex = wasmKernels();
   if (ex === null) return false;
@@ -38,7 +39,9 @@ export function wasmGemm(
   const sizeC = m * n;
   if (sizeC === 0) return true;
   if (k === 0) {
-    c.fill(0, cOffset, cOffset + sizeC);
+    // An empty sum: C is zero, or the bias rows.
+    if (bias === null) c.fill(0, cOffset, cOffset + sizeC);
+    else for (let r = 0; r < m; r++) c.set(bias.subarray(0, n), cOffset + r * n);
     return true;
   }
   // Operands kept resident by an enclosing residency scope are read where they are; a resident B is
@@ -56,9 +59,30 @@ export function wasmGemm(
   if (aResident < 0) heap.set(a.subarray(aOffset, aOffset + sizeA), aCopy >>> 2);
   if (bPacked < 0) heap.set(b.subarray(bOffset, bOffset + sizeB), bCopy >>> 2);
   const aPtr = aResident < 0 ? aCopy : aResident;
-  // packedB = 0: the kernel packs B itself.
-  ex.gemm(aPtr, bCopy, cPtr, m, n, k, transA ? 1 : 0, transB ? 1 : 0, work, Math.max(bPacked, 0));
+  if (bias !== null) fillRows(heap, cPtr >>> 2, bias, m, n);
+  // packedB = 0: the kernel packs B itself; with a bias it adds the product to the rows just filled.
+  ex.gemm(
+    aPtr,
+    bCopy,
+    cPtr,
+    m,
+    n,
+    k,
+    transA ? 1 : 0,
+    transB ? 1 : 0,
+    work,
+    Math.max(bPacked, 0),
+    +(bias !== null),
+  );
   c.set(heap.subarray(cPtr >>> 2, (cPtr >>> 2) + sizeC), cOffset);
   calls++;
   return true;
+}
+
+/** heap[at + r·n + j] = row[j] for r < m: one copy of the row, then copies of what is filled, doubling. */
+function fillRows(heap: Float32Array, at: number, row: Float32Array, m: number, n: number): void {
+  heap.set(row.subarray(0, n), at);
+  const size = m * n;
+  for (let filled = n; filled < size; filled *= 2)
+    heap.copyWithin(at + filled, at, at + Math.min(filled, size - filled));
 }

@@ -287,12 +287,19 @@ export function generateGemmSource(params = defaultGemmParams) {
 
   // ---- the driver ----
   emit('/**');
-  emit(' * C[m,n] = op(A)·op(B) for row-major A ([m,k], or [k,m] when transA), B ([k,n], or [n,k] when');
-  emit(' * transB) and C. `work` must hold workspaceBytes(m, n, k) bytes; all pointers are byte addresses.');
-  emit(' * Requires m, n, k ≥ 1 (the host handles empty products).');
+  emit(
+    ' * C[m,n] = op(A)·op(B) (+ C when `addToC`) for row-major A ([m,k], or [k,m] when transA), B ([k,n],',
+  );
+  emit(
+    ' * or [n,k] when transB) and C. `work` must hold workspaceBytes(m, n, k) bytes; all pointers are byte',
+  );
+  emit(
+    ' * addresses. Requires m, n, k ≥ 1 (the host handles empty products). With `addToC` the first k-slice',
+  );
+  emit(' * adds to C as later slices do: a host that fills C with bias rows gets X·Wᵀ + b in one pass.');
   emit(' */');
   emit(
-    'export function gemm(a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, transA: bool, transB: bool, work: usize, packedB: usize): void {',
+    'export function gemm(a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, transA: bool, transB: bool, work: usize, packedB: usize, addToC: bool): void {',
   );
   emit('  const kcMax = min(k, KC);');
   emit(`  const mcMax = min((m + ${MR - 1}) & ~${MR - 1}, MC);`);
@@ -305,7 +312,7 @@ export function generateGemmSource(params = defaultGemmParams) {
   emit('    const nc = min(NC, n - jc);');
   emit('    for (let pc = 0; pc < k; pc += KC) {');
   emit('      const kc = min(KC, k - pc);');
-  emit('      const accumulate = pc > 0;');
+  emit('      const accumulate = pc > 0 || addToC;');
   emit('      // This block of op(B) in panels: packed by `packB` beforehand, or here into the workspace.');
   emit('      const bBlock = packedB != 0 ? packedB + blockOffsetB(jc, pc, nc, k) : packB;');
   emit('      if (packedB == 0) packBlockB(b, n, k, transB, jc, pc, nc, kc, packB);');

@@ -25,6 +25,7 @@ export interface WasmKernels {
     transB: number,
     work: number,
     packedB: number,
+    addToC: number,
   ): void;
   packedBBytes(n: number, k: number): number;
   packB(b: number, n: number, k: number, transB: number, dst: number): void;
@@ -320,7 +321,7 @@ function warmUp(ex: WasmKernels): void {
   if (!wasmHeap(ex, end! + ex.workspaceBytes(size, size, size))) return;
   for (let round = 0; round < 4; round++) {
     for (let flags = 0; flags < 4; flags++)
-      ex.gemm(a!, b!, c!, size, size, size, flags & 1, flags >> 1, work!, 0);
+      ex.gemm(a!, b!, c!, size, size, size, flags & 1, flags >> 1, work!, 0, round & 1);
     // An LSTM cell of batch 4, hidden 96 over the same (zeroed) memory: 8 × 384 gates fit in size².
     ex.lstmForward(a!, b!, c!, c!, work!, a!, b!, c!, 4, 96);
     ex.lstmBackward(a!, b!, c!, work!, a!, b!, c!, a!, 4, 96);

@@ -1,6 +1,6 @@
 /**
- * Loader of the WebAssembly SIMD kernel module (sources: generate-gemm.mjs and cells-source.mjs, joined by
- * source.mjs; built by scripts/build-wasm.mjs into module-wasm.generated.ts). The module is instantiated
+ * Loader of the WebAssembly SIMD kernel module (sources: generate-gemm.mjs, cells-source.mjs and
+ * reduce-source.mjs, joined by source.mjs; built by scripts/build-wasm.mjs into module-wasm.generated.ts). The module is instantiated
  * lazily on first use, after checking that the engine validates SIMD; until it is ready (or where it
  * cannot run) callers keep using their JavaScript kernels. Tensors own plain JS typed arrays, so each
  * kernel call copies its operands into wasm memory and its results back out (gemm.ts, cells.ts); the memory
@@ -74,6 +74,7 @@ export interface WasmKernels {
     batch: number,
     hidden: number,
   ): void;
+  sumAxis(x: number, outer: number, n: number, inner: number, out: number): void;
 }
 
 /** Where the backend is: not tried yet, compiling in the background, usable, or not usable here. */
@@ -327,5 +328,6 @@ function warmUp(ex: WasmKernels): void {
     ex.lstmBackward(a!, b!, c!, work!, a!, b!, c!, a!, 4, 96);
     ex.gruForward(a!, b!, c!, work!, a!, 4, 96);
     ex.gruBackward(a!, b!, c!, work!, a!, b!, c!, 1, 4, 96);
+    ex.sumAxis(a!, 1, size, size, c!);
   }
 }

@@ -135,7 +135,17 @@ function gruStepShared(
 ): Tensor {
   const hh = shared ? shared.product.apply(h, shared.step) : linear(h, w.weight_hh, w.bias_hh);
   if (!observe)
-    return gruPointwise(xp, hh, h, shared ? () => shared.product.gradientRows(shared.step) : undefined);
+    return gruPointwise(
+      xp,
+      hh,
+      h,
+      shared
+        ? {
+            hhGradient: () => shared.product.gradientRows(shared.step),
+            xpGradient: () => shared.product.inputGradientRows(shared.step),
+          }
+        : {},
+    );
   // The composed definition (fused.ts), so the observer gets r, z, n as tensors of the graph.
   const { r, z, n, h: hNext } = gruPointwiseComposed(xp, hh, h);
   observe({ r, z, n, h: hNext });

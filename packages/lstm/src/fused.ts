@@ -195,6 +195,8 @@ export class RecurrentProduct {
   private readonly filedH: Array<Tensor | null>;
   /** This backward pass's G, allocated by its first writer. */
   private rows: Tensor | null = null;
+  /** This backward pass's block of input-projection gradients (`inputGradientRows`), likewise. */
+  private inputRows: Tensor | null = null;
   private seeded = false;
   /** The backward pass the filed gradients belong to (see `enterPass`). */
   private pass = -1;
@@ -264,6 +266,18 @@ export class RecurrentProduct {
   }
 
   /**
+   * Rows t·B … (t+1)·B − 1 of a [steps·B, G·H] block, laid out like the input projection, for a fused VJP
+   * whose ∂xp differs from ∂hh (the GRU's) to write ∂xpₜ into. The steps' pieces of the projection are then
+   * adjacent views of one block, which `splitParts` hands back as the projection's gradient without a copy.
+   */
+  inputGradientRows(t: number): Tensor {
+    this.enterPass();
+    this.inputRows ??= zeros([this.steps * this.batch, this.width], { dtype: this.weight.dtype });
+    const n = this.batch * this.width;
+    return new Tensor(this.inputRows.data.subarray(t * n, (t + 1) * n), [this.batch, this.width]);
+  }
+
+  /**
    * Starts afresh when a new backward pass files: a pass that did not need W's gradient (autograd's
    * `grad` with respect to other inputs) files but never runs the shared node, and must not leak into the next.
    */
@@ -276,6 +290,7 @@ export class RecurrentProduct {
     this.filedG.fill(null);
     this.filedH.fill(null);
     this.rows = null;
+    this.inputRows = null;
     this.seeded = false;
   }
 
@@ -332,6 +347,7 @@ export class RecurrentProduct {
     this.filedG.fill(null);
     this.filedH.fill(null);
     this.rows = null;
+    this.inputRows = null;
     this.pass = -1;
     return [weight.requiresGrad ? gW : null, ...(bias ? [gb] : [])];
   }
@@ -641,6 +657,14 @@ function checkGruShapes(xp: Tensor, hh: Tensor, h: Tensor): void {
   }
 }
 
+/** Where `gruPointwise`'s plain backward writes its gradients (each [B, 3H]; by default allocated). */
+export interface GRUPointwiseOptions {
+  /** Supplies the tensor for ∂hh (see `RecurrentProduct.gradientRows`). */
+  hhGradient?: () => Tensor;
+  /** Supplies the tensor for ∂xp (see `RecurrentProduct.inputGradientRows`). */
+  xpGradient?: () => Tensor;
+}
+
 /**
  * `gruPointwiseComposed` as one op, returning h' [B, H]. Backward, from ∂L/∂h' = d and the kept r, z, n:
  *
@@ -648,10 +672,9 @@ function checkGruShapes(xp: Tensor, hh: Tensor, h: Tensor): void {
  *   ∂a_n = ∂n ⊙ (1 − n²)    (a_n = x_n + r ⊙ h_n)
  *   ∂a_r = ∂a_n ⊙ h_n ⊙ r(1 − r),   ∂a_z = ∂z ⊙ z(1 − z)
  *   ∂xp = [∂a_r, ∂a_z, ∂a_n],   ∂hh = [∂a_r, ∂a_z, ∂a_n ⊙ r]
- *
- * `hhGradient`, when given, supplies the [B, 3H] tensor the plain backward writes ∂hh into.
  */
-export function gruPointwise(xp: Tensor, hh: Tensor, h: Tensor, hhGradient?: () => Tensor): Tensor {
+export function gruPointwise(xp: Tensor, hh: Tensor, h: Tensor, options: GRUPointwiseOptions = {}): Tensor {
+  const { hhGradient, xpGradient } = options;
   checkGruShapes(xp, hh, h);
   const [B, H] = h.shape as [number, number];
   // One allocation: the activations r, z, n [B, 3H], which the backward reads, then h' [B, H].
@@ -664,7 +687,7 @@ export function gruPointwise(xp: Tensor, hh: Tensor, h: Tensor, hhGradient?: () 
     forward: () => out,
     backward: (g) => {
       if (isGradEnabled()) return gruPointwiseRecordedVjp(xp, hh, h, g);
-      const dxp = zeros([B, 3 * H], { dtype: h.dtype });
+      const dxp = xpGradient ? xpGradient() : zeros([B, 3 * H], { dtype: h.dtype });
       const dhh = hhGradient ? hhGradient() : zeros([B, 3 * H], { dtype: h.dtype });
       const dh = h.requiresGrad ? zeros([B, H], { dtype: h.dtype }) : null;
       gruBackwardKernel(g.data, hh.data, h.data, act, dxp.data, dhh.data, dh?.data ?? null, B, H);

@@ -50,6 +50,7 @@ export {
 } from './functional.ts';
 export {
   type GRUPointwise,
+  type GRUPointwiseOptions,
   gruPointwise,
   gruPointwiseComposed,
   type LSTMPointwise,

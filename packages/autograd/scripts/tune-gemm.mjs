@@ -16,6 +16,9 @@ const shapes = [
   [32, 512, 128],
   [32, 128, 512],
   [128, 512, 32],
+  [512, 64, 1600],
+  [512, 128, 1600],
+  [1600, 512, 64],
 ];
 
 async function compile({ optimizeLevel = 3, ...params }) {

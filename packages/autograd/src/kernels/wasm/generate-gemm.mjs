@@ -143,6 +143,41 @@ export function generateGemmSource(params = defaultGemmParams) {
   emit('}');
   emit();
 
+  // ---- one block of op(A): its 4-row panels one after another ----
+  emit('/** Packs the block op(A)[ic:ic+mc, pc:pc+kc] at `dst` as 4-row panels, panel ir at float ir·kc. */');
+  emit('@inline');
+  emit(
+    'function packBlockA(a: usize, m: i32, k: i32, transA: bool, ic: i32, pc: i32, mc: i32, kc: i32, dst: usize): void {',
+  );
+  emit('  let ir = 0;');
+  emit('  if (transA) {');
+  emit(
+    '    // op(A)[i, p] = A[p, i]: four panels (16 rows, one cache line of A at each p) at a time, so each',
+  );
+  emit('    // line is read once; panel by panel, each would be read four times, m floats apart.');
+  emit('    const panelBytes = <usize>kc << 4;');
+  emit(`    for (; ir + ${4 * MR} <= mc; ir += ${4 * MR}) {`);
+  emit('      let src = a + (<usize>(pc * m + ic + ir) << 2);');
+  emit('      const stride = <usize>m << 2;');
+  emit('      const d0 = dst + (<usize>(ir * kc) << 2);');
+  emit('      for (let p = 0; p < kc; p++) {');
+  emit('        const d = d0 + (<usize>p << 4);');
+  emit('        v128.store(d, v128.load(src));');
+  emit('        v128.store(d + panelBytes, v128.load(src, 16));');
+  emit('        v128.store(d + 2 * panelBytes, v128.load(src, 32));');
+  emit('        v128.store(d + 3 * panelBytes, v128.load(src, 48));');
+  emit('        src += stride;');
+  emit('      }');
+  emit('    }');
+  emit('  }');
+  emit(`  for (; ir < mc; ir += ${MR}) {`);
+  emit(
+    `    packPanelA(a, m, k, transA, ic + ir, pc, min(${MR}, mc - ir), kc, dst + (<usize>(ir * kc) << 2));`,
+  );
+  emit('  }');
+  emit('}');
+  emit();
+
   // ---- packing of op(B): panel of 8 columns, layout dst[p*8 + c] = op(B)[p0 + p, j0 + c] ----
   emit('/** Packs op(B)[p0:p0+kc, j0:j0+nr] (nr ≤ 8) as one panel, dst[p*8 + c], zero columns past nr. */');
   emit('@inline');
@@ -269,7 +304,28 @@ export function generateGemmSource(params = defaultGemmParams) {
   emit(
     'function packBlockB(b: usize, n: i32, k: i32, transB: bool, jc: i32, pc: i32, nc: i32, kc: i32, dst: usize): void {',
   );
-  emit(`  for (let jr = 0; jr < nc; jr += ${NR}) {`);
+  emit('  let jr = 0;');
+  emit('  if (!transB) {');
+  emit(
+    '    // op(B)[p, j] = B[p, j]: two panels (16 columns, one cache line of B at each p) at a time, so each',
+  );
+  emit('    // line is read once; panel by panel, each would be read twice, n floats apart.');
+  emit('    const panelBytes = <usize>kc << 5;');
+  emit(`    for (; jr + ${2 * NR} <= nc; jr += ${2 * NR}) {`);
+  emit('      let src = b + (<usize>(pc * n + jc + jr) << 2);');
+  emit('      const stride = <usize>n << 2;');
+  emit('      const d = dst + (<usize>(jr * kc) << 2);');
+  emit('      for (let p = 0; p < kc; p++) {');
+  emit('        const at = d + (<usize>p << 5);');
+  emit('        v128.store(at, v128.load(src));');
+  emit('        v128.store(at, v128.load(src, 16), 16);');
+  emit('        v128.store(at + panelBytes, v128.load(src, 32));');
+  emit('        v128.store(at + panelBytes, v128.load(src, 48), 16);');
+  emit('        src += stride;');
+  emit('      }');
+  emit('    }');
+  emit('  }');
+  emit(`  for (; jr < nc; jr += ${NR}) {`);
   emit(
     `    packPanelB(b, n, k, transB, jc + jr, pc, min(${NR}, nc - jr), kc, dst + (<usize>(jr * kc) << 2));`,
   );
@@ -318,11 +374,7 @@ export function generateGemmSource(params = defaultGemmParams) {
   emit('      if (packedB == 0) packBlockB(b, n, k, transB, jc, pc, nc, kc, packB);');
   emit('      for (let ic = 0; ic < m; ic += MC) {');
   emit('        const mc = min(MC, m - ic);');
-  emit(`        for (let ir = 0; ir < mc; ir += ${MR}) {`);
-  emit(
-    `          packPanelA(a, m, k, transA, ic + ir, pc, min(${MR}, mc - ir), kc, packA + (<usize>(ir * kc) << 2));`,
-  );
-  emit('        }');
+  emit('        packBlockA(a, m, k, transA, ic, pc, mc, kc, packA);');
   emit(`        for (let jr = 0; jr < nc; jr += ${NR}) {`);
   emit(`          const nr = min(${NR}, nc - jr);`);
   emit('          const bp = bBlock + (<usize>(jr * kc) << 2);');

@@ -8,11 +8,13 @@ import { wasmSumAxis } from './wasm/reduce.ts';
 export type AxisReduction = 'sum' | 'max' | 'min';
 
 /**
- * Smallest float32 sum sent to wasm, in elements of x, and narrowest inner extent (the kernel adds four
- * adjacent outputs at once). Below them the JavaScript loop (~1.3 ns per element) costs about what copying
- * in and out does.
+ * Float32 sums sent to wasm, in elements of x: from the size where the JavaScript loop (~1.3 ns per
+ * element) costs more than copying in and out, up to 16 MB, since x is copied whole into wasm memory, which
+ * never shrinks (a larger sum is rare and keeps the JavaScript loop rather than the memory). Also needs four
+ * adjacent outputs (inner ≥ 4): the kernel adds them as one vector.
  */
 export const WASM_MIN_SUM = 2048;
+const WASM_MAX_SUM = 1 << 22;
 const WASM_MIN_INNER = 4;
 
 /**
@@ -31,6 +33,7 @@ export function reduceAxis(
     kind === 'sum' &&
     inner >= WASM_MIN_INNER &&
     outer * n * inner >= WASM_MIN_SUM &&
+    outer * n * inner <= WASM_MAX_SUM &&
     wasmSumAxis(x, outer, n, inner, out)
   ) {
     return;

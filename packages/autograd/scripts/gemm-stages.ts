@@ -68,8 +68,6 @@ for (const [label, m, n, k, transA, transB] of shapes) {
       () => void gemm(ta, tb, { transA, transB }),
     ];
   };
-  // Later stages' calls reuse (and may grow) the same scratch memory, so the resident copies are laid out
-  // again before every round of the kernel-only stages.
   const reps = (() => {
     const run = stage()[0]!;
     let r = 1;
@@ -82,6 +80,8 @@ for (const [label, m, n, k, transA, transB] of shapes) {
   })();
   const rates: number[][] = columns.map(() => []);
   for (let round = 0; round < rounds; round++) {
+    // The later stages' calls reuse (and may grow) the scratch memory that holds the kernel-only stages'
+    // copies, so those are laid out afresh every round.
     const runs = stage();
     runs.forEach((run, s) => {
       run();

@@ -260,9 +260,7 @@ export class RecurrentProduct {
    */
   gradientRows(t: number): Tensor {
     this.enterPass();
-    const rows = this.passRows();
-    const n = this.batch * this.width;
-    return new Tensor(rows.data.subarray(t * n, (t + 1) * n), [this.batch, this.width]);
+    return this.stepRows(this.passRows(), t);
   }
 
   /**
@@ -272,9 +270,19 @@ export class RecurrentProduct {
    */
   inputGradientRows(t: number): Tensor {
     this.enterPass();
-    this.inputRows ??= zeros([this.steps * this.batch, this.width], { dtype: this.weight.dtype });
+    this.inputRows ??= this.passBlock();
+    return this.stepRows(this.inputRows, t);
+  }
+
+  /** A zeroed [steps·B, G·H] block for one backward pass. */
+  private passBlock(): Tensor {
+    return zeros([this.steps * this.batch, this.width], { dtype: this.weight.dtype });
+  }
+
+  /** Step t's rows of a pass block, as a [B, G·H] view. */
+  private stepRows(block: Tensor, t: number): Tensor {
     const n = this.batch * this.width;
-    return new Tensor(this.inputRows.data.subarray(t * n, (t + 1) * n), [this.batch, this.width]);
+    return new Tensor(block.data.subarray(t * n, (t + 1) * n), [this.batch, this.width]);
   }
 
   /**
@@ -287,6 +295,11 @@ export class RecurrentProduct {
     this.pass = pass;
     // Every step of this pass multiplies by W (∂h = g·W): keep it in wasm memory until the pass ends.
     keepResident(this.weight.data);
+    this.release();
+  }
+
+  /** Lets go of everything filed or allocated for a pass. */
+  private release(): void {
     this.filedG.fill(null);
     this.filedH.fill(null);
     this.rows = null;
@@ -295,7 +308,7 @@ export class RecurrentProduct {
   }
 
   private passRows(): Tensor {
-    this.rows ??= zeros([this.steps * this.batch, this.width], { dtype: this.weight.dtype });
+    this.rows ??= this.passBlock();
     return this.rows;
   }
 
@@ -344,10 +357,7 @@ export class RecurrentProduct {
       if (bias?.requiresGrad) gb = sum(G, 0);
     }
     // Done for this pass: let go of the filed tensors, and start afresh on the next filing.
-    this.filedG.fill(null);
-    this.filedH.fill(null);
-    this.rows = null;
-    this.inputRows = null;
+    this.release();
     this.pass = -1;
     return [weight.requiresGrad ? gW : null, ...(bias ? [gb] : [])];
   }

@@ -1,10 +1,10 @@
 /**
  * Loader of the WebAssembly SIMD kernel module (sources: generate-gemm.mjs, cells-source.mjs and
- * reduce-source.mjs, joined by source.mjs; built by scripts/build-wasm.mjs into module-wasm.generated.ts). The module is instantiated
- * lazily on first use, after checking that the engine validates SIMD; until it is ready (or where it
- * cannot run) callers keep using their JavaScript kernels. Tensors own plain JS typed arrays, so each
- * kernel call copies its operands into wasm memory and its results back out (gemm.ts, cells.ts); the memory
- * grows to the largest problem seen and is reused by every call.
+ * reduce-source.mjs, joined by source.mjs; built by scripts/build-wasm.mjs into module-wasm.generated.ts).
+ * The module is instantiated lazily on first use, after checking that the engine validates SIMD; until it
+ * is ready (or where it cannot run) callers keep using their JavaScript kernels. Tensors own plain JS typed
+ * arrays, so each kernel call copies its operands into wasm memory and its results back out (gemm.ts,
+ * cells.ts, reduce.ts); the memory grows to the largest problem seen and is reused by every call.
  */
 import type { TypedArray } from '../../dtype.ts';
 import { wasmModuleBase64 } from './module-wasm.generated.ts';

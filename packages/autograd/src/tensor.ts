@@ -4,6 +4,7 @@
  */
 import { type DType, dtypeOf, type TypedArray } from './dtype.ts';
 import { type BackwardOptions, type GradHook, type Node, runBackward } from './engine.ts';
+import { type Pending, realize } from './lazy.ts';
 import * as ops from './ops/index.ts';
 import { fmt, type Shape, sizeOf } from './shape.ts';
 
@@ -14,39 +15,61 @@ export type TensorLike = Tensor | number;
 export type NestedArray = number | NestedArray[];
 
 export class Tensor {
-  /** Contiguous row-major elements. */
-  readonly data: TypedArray;
+  private storage: TypedArray | null;
+  /** What will compute this tensor's elements, while they are not computed yet (see lazy.ts). */
+  pending: Pending | null;
   readonly shape: readonly number[];
   readonly dtype: DType;
+  /** Number of elements. */
+  readonly size: number;
   /** Whether gradients flow to this tensor. Set on leaves you want gradients for. */
   requiresGrad = false;
   /** The accumulated gradient, written by `backward()` on leaves and on tensors that `retainGrad()`. */
   grad: Tensor | null = null;
   /** The op that produced this tensor (null for leaves). */
   gradFn: Node | null = null;
+  /** Which of `gradFn`'s outputs this tensor is (ops such as `split` have several). */
+  outputIndex = 0;
   /** Set by `retainGrad()`: a non-leaf that keeps its gradient in `.grad`. */
   retainsGrad = false;
   /** Gradient hooks, run in order when this tensor's gradient is computed. */
   hooks: GradHook[] = [];
 
-  constructor(data: TypedArray, shape: Shape) {
-    if (data.length !== sizeOf(shape)) {
-      throw new Error(
-        `Tensor: ${data.length} elements do not fill shape ${fmt(shape)} (${sizeOf(shape)} needed)`,
-      );
+  constructor(data: TypedArray, shape: Shape);
+  /** A tensor whose elements `pending` computes when they are first read (see lazy.ts). */
+  constructor(data: null, shape: Shape, pending: Pending, dtype: DType);
+  constructor(data: TypedArray | null, shape: Shape, pending: Pending | null = null, dtype?: DType) {
+    const size = sizeOf(shape);
+    if (data !== null && data.length !== size) {
+      throw new Error(`Tensor: ${data.length} elements do not fill shape ${fmt(shape)} (${size} needed)`);
     }
-    this.data = data;
+    this.storage = data;
+    this.pending = data === null ? pending : null;
     this.shape = Object.freeze([...shape]);
-    this.dtype = dtypeOf(data);
+    this.dtype = data === null ? dtype! : dtypeOf(data);
+    this.size = size;
+  }
+
+  /** Contiguous row-major elements (computed on first read when the tensor is pending). */
+  get data(): TypedArray {
+    if (this.storage === null) realize([this]);
+    return this.storage!;
+  }
+
+  /** Whether the elements are computed (false while pending). */
+  get isRealized(): boolean {
+    return this.storage !== null;
+  }
+
+  /** Gives a pending tensor its computed elements. */
+  setStorage(data: TypedArray): void {
+    this.storage = data;
+    this.pending = null;
   }
 
   /** Number of dimensions. */
   get ndim(): number {
     return this.shape.length;
-  }
-  /** Number of elements. */
-  get size(): number {
-    return this.data.length;
   }
   /** True for tensors no op produced (parameters, inputs). */
   get isLeaf(): boolean {

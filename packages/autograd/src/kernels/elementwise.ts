@@ -37,16 +37,14 @@ export const sin: UnaryKernel = (x, out) => {
 export const cos: UnaryKernel = (x, out) => {
   for (let i = 0; i < x.length; i++) out[i] = Math.cos(x[i]!);
 };
-/** σ(x) = 1 / (1 + e^−x), evaluated without overflow for large |x|. */
+/** σ(v) = 1 / (1 + e^−v), evaluated without overflow for large |v|; fused kernels call this too. */
+export function sigmoidScalar(v: number): number {
+  if (v >= 0) return 1 / (1 + Math.exp(-v));
+  const e = Math.exp(v);
+  return e / (1 + e);
+}
 export const sigmoid: UnaryKernel = (x, out) => {
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i]!;
-    if (v >= 0) out[i] = 1 / (1 + Math.exp(-v));
-    else {
-      const e = Math.exp(v);
-      out[i] = e / (1 + e);
-    }
-  }
+  for (let i = 0; i < x.length; i++) out[i] = sigmoidScalar(x[i]!);
 };
 export const relu: UnaryKernel = (x, out) => {
   for (let i = 0; i < x.length; i++) {
@@ -146,32 +144,3 @@ export const ne: BinaryKernel = (a, b, out) => {
 export function where(cond: TypedArray, a: TypedArray, b: TypedArray, out: TypedArray): void {
   for (let i = 0; i < out.length; i++) out[i] = cond[i] !== 0 ? a[i]! : b[i]!;
 }
-
-/**
- * First-order VJP kernels of the unary ops, out = g ⊙ f'(x), fused into one pass. The ops use them when
- * backward is not being recorded; when it is, the composed (differentiable) rule runs instead.
- */
-export type UnaryVjpKernel = (g: TypedArray, x: TypedArray, y: TypedArray, out: TypedArray) => void;
-
-/** g ⊙ y(1 − y), y = σ(x). */
-export const sigmoidVjp: UnaryVjpKernel = (g, _x, y, out) => {
-  for (let i = 0; i < out.length; i++) {
-    const s = y[i]!;
-    out[i] = g[i]! * s * (1 - s);
-  }
-};
-/** g ⊙ (1 − y²), y = tanh x. */
-export const tanhVjp: UnaryVjpKernel = (g, _x, y, out) => {
-  for (let i = 0; i < out.length; i++) {
-    const t = y[i]!;
-    out[i] = g[i]! * (1 - t * t);
-  }
-};
-/** g ⊙ [x > 0]. */
-export const reluVjp: UnaryVjpKernel = (g, x, _y, out) => {
-  for (let i = 0; i < out.length; i++) out[i] = x[i]! > 0 ? g[i]! : 0;
-};
-/** g ⊙ y, y = eˣ. */
-export const expVjp: UnaryVjpKernel = (g, _x, y, out) => {
-  for (let i = 0; i < out.length; i++) out[i] = g[i]! * y[i]!;
-};

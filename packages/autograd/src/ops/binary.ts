@@ -5,10 +5,11 @@
  */
 import { record } from '../engine.ts';
 import * as k from '../kernels/elementwise.ts';
+import { markSaved } from '../lazy.ts';
 import { broadcastShapes, repeatsAlongLeadingDims } from '../shape.ts';
 import type { Tensor, TensorLike } from '../tensor.ts';
 import { zerosLike } from './creation.ts';
-import { coerce, dataAt, empty } from './helpers.ts';
+import { coerce, dataAt, elementwise, empty } from './helpers.ts';
 import { sumTo } from './movement.ts';
 import { abs, log } from './unary.ts';
 
@@ -17,6 +18,11 @@ type Rule = (g: Tensor, a: Tensor, b: Tensor, y: Tensor) => [Tensor | null, Tens
 function compute(op: string, a: TensorLike, b: TensorLike, kernel: k.BinaryKernel): [Tensor, Tensor, Tensor] {
   const [ta, tb] = coerce(op, a, b) as [Tensor, Tensor];
   const shape = broadcastShapes(op, ta.shape, tb.shape);
+  return [ta, tb, elementwise(op, [ta, tb], shape, () => eager(ta, tb, shape, kernel))];
+}
+
+/** The unfused kernel: operands read at the output's shape. */
+function eager(ta: Tensor, tb: Tensor, shape: readonly number[], kernel: k.BinaryKernel): Tensor {
   const y = empty(shape, ta.dtype);
   const n = y.size;
   // A full-size operand with a block repeated along leading dims (a bias row): the kernel runs block by
@@ -33,14 +39,25 @@ function compute(op: string, a: TensorLike, b: TensorLike, kernel: k.BinaryKerne
     const m = ta.size;
     for (let o = 0; o < n; o += m) kernel(ta.data, tb.data.subarray(o, o + m), y.data.subarray(o, o + m));
   } else kernel(dataAt(ta, shape), dataAt(tb, shape), y.data);
-  return [ta, tb, y];
+  return y;
 }
 
 /** Below this block size the per-block views cost more than expanding the operand. */
 const MIN_BLOCK = 32;
 
-function binary(op: string, a: TensorLike, b: TensorLike, kernel: k.BinaryKernel, rule: Rule): Tensor {
+/** `reads`: which of a, b and the output y the rule reads (kept for backward rather than recomputed). */
+function binary(
+  op: string,
+  a: TensorLike,
+  b: TensorLike,
+  kernel: k.BinaryKernel,
+  rule: Rule,
+  reads: ReadonlyArray<'a' | 'b' | 'y'> = [],
+): Tensor {
   const [ta, tb, y] = compute(op, a, b, kernel);
+  if (reads.length > 0 && (ta.requiresGrad || tb.requiresGrad)) {
+    for (const r of reads) markSaved(r === 'a' ? ta : r === 'b' ? tb : y);
+  }
   return record(op, [ta, tb], y, (g) => {
     const [ga, gb] = rule(g, ta, tb, y);
     return [
@@ -67,18 +84,26 @@ export function sub(a: TensorLike, b: TensorLike): Tensor {
 
 /** a ⊙ b.  ∂/∂a = b, ∂/∂b = a */
 export function mul(a: TensorLike, b: TensorLike): Tensor {
-  return binary('mul', a, b, k.mul, (g, a, b) => [
-    a.requiresGrad ? mul(g, b) : null,
-    b.requiresGrad ? mul(g, a) : null,
-  ]);
+  return binary(
+    'mul',
+    a,
+    b,
+    k.mul,
+    (g, a, b) => [a.requiresGrad ? mul(g, b) : null, b.requiresGrad ? mul(g, a) : null],
+    ['a', 'b'],
+  );
 }
 
 /** a / b.  ∂/∂a = 1/b, ∂/∂b = −a/b² = −y/b */
 export function div(a: TensorLike, b: TensorLike): Tensor {
-  return binary('div', a, b, k.div, (g, a, b, y) => [
-    a.requiresGrad ? div(g, b) : null,
-    b.requiresGrad ? mul(g, div(y, b)).mul(-1) : null,
-  ]);
+  return binary(
+    'div',
+    a,
+    b,
+    k.div,
+    (g, a, b, y) => [a.requiresGrad ? div(g, b) : null, b.requiresGrad ? mul(g, div(y, b)).mul(-1) : null],
+    ['b', 'y'],
+  );
 }
 
 /**
@@ -88,10 +113,17 @@ export function div(a: TensorLike, b: TensorLike): Tensor {
  * gives 0 at a = 0 and NaN for a < 0).
  */
 export function pow(a: TensorLike, b: TensorLike): Tensor {
-  return binary('pow', a, b, k.pow, (g, a, b, y) => [
-    a.requiresGrad ? mul(g, powBaseDerivative(a, b)) : null,
-    b.requiresGrad ? mul(g, mul(y, log(where(gt(a, 0), a, 1)))) : null,
-  ]);
+  return binary(
+    'pow',
+    a,
+    b,
+    k.pow,
+    (g, a, b, y) => [
+      a.requiresGrad ? mul(g, powBaseDerivative(a, b)) : null,
+      b.requiresGrad ? mul(g, mul(y, log(where(gt(a, 0), a, 1)))) : null,
+    ],
+    ['a', 'b', 'y'],
+  );
 }
 
 /**
@@ -111,18 +143,32 @@ function powBaseDerivative(a: Tensor, b: Tensor): Tensor {
  * PyTorch does, so the result stays a valid subgradient and symmetric.
  */
 export function maximum(a: TensorLike, b: TensorLike): Tensor {
-  return binary('maximum', a, b, k.maximum, (g, a, b) => {
-    const half = mul(eq(a, b), 0.5);
-    return [mul(g, add(gt(a, b), half)), mul(g, add(lt(a, b), half))];
-  });
+  return binary(
+    'maximum',
+    a,
+    b,
+    k.maximum,
+    (g, a, b) => {
+      const half = mul(eq(a, b), 0.5);
+      return [mul(g, add(gt(a, b), half)), mul(g, add(lt(a, b), half))];
+    },
+    ['a', 'b'],
+  );
 }
 
 /** Elementwise min; gradient to the smaller operand, split evenly at ties. */
 export function minimum(a: TensorLike, b: TensorLike): Tensor {
-  return binary('minimum', a, b, k.minimum, (g, a, b) => {
-    const half = mul(eq(a, b), 0.5);
-    return [mul(g, add(lt(a, b), half)), mul(g, add(gt(a, b), half))];
-  });
+  return binary(
+    'minimum',
+    a,
+    b,
+    k.minimum,
+    (g, a, b) => {
+      const half = mul(eq(a, b), 0.5);
+      return [mul(g, add(lt(a, b), half)), mul(g, add(gt(a, b), half))];
+    },
+    ['a', 'b'],
+  );
 }
 
 /** 1 where a > b, else 0. */
@@ -161,8 +207,12 @@ export function where(condition: TensorLike, a: TensorLike, b: TensorLike): Tens
     Tensor,
   ];
   const shape = broadcastShapes('where', tc.shape, ta.shape, tb.shape);
-  const y = empty(shape, ta.dtype);
-  k.where(dataAt(tc, shape), dataAt(ta, shape), dataAt(tb, shape), y.data);
+  const y = elementwise('where', [tc, ta, tb], shape, () => {
+    const out = empty(shape, ta.dtype);
+    k.where(dataAt(tc, shape), dataAt(ta, shape), dataAt(tb, shape), out.data);
+    return out;
+  });
+  if (ta.requiresGrad || tb.requiresGrad) markSaved(tc);
   return record('where', [ta, tb], y, (g) => {
     const zero = zerosLike(g);
     return [

@@ -1,6 +1,7 @@
 /** Small pieces every op family uses: coercing numbers, checking dtypes, allocating results. */
 import { allocate, type DType, type TypedArray } from '../dtype.ts';
 import { expand } from '../kernels/strided.ts';
+import { isFusionEnabled, pendingNode } from '../lazy.ts';
 import { fmt, type Shape, shapesEqual, sizeOf } from '../shape.ts';
 import { Tensor, type TensorLike } from '../tensor.ts';
 
@@ -55,4 +56,19 @@ export function dataAt(x: Tensor, shape: Shape): TypedArray {
   const out = allocate(x.dtype, sizeOf(shape));
   expand(x.data, x.shape, shape, out);
   return out;
+}
+
+/**
+ * An elementwise op's result: pending (fused with its neighbours when it is read, see lazy.ts) while fusion
+ * is on, else computed at once by `eager`.
+ */
+export function elementwise(
+  op: string,
+  args: readonly Tensor[],
+  shape: Shape,
+  eager: () => Tensor,
+  params: readonly number[] = [],
+): Tensor {
+  if (!isFusionEnabled()) return eager();
+  return new Tensor(null, shape, pendingNode(op, args, params), args[args.length - 1]!.dtype);
 }

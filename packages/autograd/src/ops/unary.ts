@@ -2,36 +2,36 @@
  * Elementwise unary ops. Each is a kernel plus its VJP, written with differentiable ops so that
  * gradients of gradients work; the derivative is in the comment beside it.
  */
-import { isGradEnabled, record } from '../engine.ts';
+import { record } from '../engine.ts';
 import * as k from '../kernels/elementwise.ts';
+import { markSaved } from '../lazy.ts';
 import { fmt } from '../shape.ts';
 import type { Tensor } from '../tensor.ts';
 import { add, div, ge, gt, le, mul, sub } from './binary.ts';
-import { checkTensor, empty } from './helpers.ts';
+import { checkTensor, elementwise, empty } from './helpers.ts';
 
 type Derivative = (g: Tensor, x: Tensor, y: Tensor) => Tensor;
 
 /**
- * Applies `kernel`, recording `vjp(g, x, y)` as the gradient with respect to x (y is the output).
- * With `fused`, a plain (unrecorded) backward computes the same gradient in one kernel pass; the composed
- * `vjp` still serves recorded backward passes, so higher-order gradients are unaffected.
+ * Applies `kernel` (fused with neighbouring elementwise ops while fusion is on), recording `vjp(g, x, y)` as
+ * the gradient with respect to x (y is the output); `reads` says which of x and y the VJP reads.
  */
 function unary(
   op: string,
   x: Tensor,
   kernel: k.UnaryKernel,
   vjp: Derivative,
-  fused?: k.UnaryVjpKernel,
+  reads: 'x' | 'y' | null,
 ): Tensor {
   checkTensor(op, x);
-  const y = empty(x.shape, x.dtype);
-  kernel(x.data, y.data);
-  return record(op, [x], y, (g) => {
-    if (!fused || isGradEnabled() || g.dtype !== x.dtype) return [vjp(g, x, y)];
-    const gx = empty(x.shape, x.dtype);
-    fused(g.data, x.data, y.data, gx.data);
-    return [gx];
+  const y = elementwise(op, [x], x.shape, () => {
+    const out = empty(x.shape, x.dtype);
+    kernel(x.data, out.data);
+    return out;
   });
+  const out = record(op, [x], y, (g) => [vjp(g, x, y)]);
+  if (reads && out.requiresGrad) markSaved(reads === 'x' ? x : y);
+  return out;
 }
 
 /** Throws when `x` has an element outside the op's domain (NaN inputs pass through untouched). */
@@ -49,76 +49,78 @@ function checkDomain(op: string, x: Tensor, ok: (v: number) => boolean, domain: 
 
 /** −x.  d/dx = −1 */
 export function neg(x: Tensor): Tensor {
-  return unary('neg', x, k.neg, (g) => neg(g));
+  return unary('neg', x, k.neg, (g) => neg(g), null);
 }
 
 /** eˣ.  d/dx = eˣ = y */
 export function exp(x: Tensor): Tensor {
-  return unary('exp', x, k.exp, (g, _x, y) => mul(g, y), k.expVjp);
+  return unary('exp', x, k.exp, (g, _x, y) => mul(g, y), 'y');
 }
 
 /** Natural log, domain x ≥ 0 (log 0 = −∞).  d/dx = 1/x */
 export function log(x: Tensor): Tensor {
   checkTensor('log', x);
   checkDomain('log', x, (v) => v >= 0, 'x >= 0');
-  return unary('log', x, k.log, (g, x) => div(g, x));
+  return unary('log', x, k.log, (g, x) => div(g, x), 'x');
 }
 
 /** log(1 + x), accurate for small x, domain x ≥ −1.  d/dx = 1/(1 + x) */
 export function log1p(x: Tensor): Tensor {
   checkTensor('log1p', x);
   checkDomain('log1p', x, (v) => v >= -1, 'x >= -1');
-  return unary('log1p', x, k.log1p, (g, x) => div(g, add(x, 1)));
+  return unary('log1p', x, k.log1p, (g, x) => div(g, add(x, 1)), 'x');
 }
 
 /** √x, domain x ≥ 0.  d/dx = 1/(2√x) */
 export function sqrt(x: Tensor): Tensor {
   checkTensor('sqrt', x);
   checkDomain('sqrt', x, (v) => v >= 0, 'x >= 0');
-  return unary('sqrt', x, k.sqrt, (g, _x, y) => div(g, mul(y, 2)));
+  return unary('sqrt', x, k.sqrt, (g, _x, y) => div(g, mul(y, 2)), 'y');
 }
 
 /** |x|.  d/dx = sign(x), taken as 0 at x = 0 (as PyTorch). */
 export function abs(x: Tensor): Tensor {
-  return unary('abs', x, k.abs, (g, x) => mul(g, sign(x)));
+  return unary('abs', x, k.abs, (g, x) => mul(g, sign(x)), 'x');
 }
 
 /** sign(x) ∈ {−1, 0, 1}; piecewise constant, so not differentiable (no gradient flows). */
 export function sign(x: Tensor): Tensor {
   checkTensor('sign', x);
-  const y = empty(x.shape, x.dtype);
-  k.sign(x.data, y.data);
-  return y;
+  return elementwise('sign', [x], x.shape, () => {
+    const y = empty(x.shape, x.dtype);
+    k.sign(x.data, y.data);
+    return y;
+  });
 }
 
 /** tanh x.  d/dx = 1 − tanh²x = 1 − y² */
 export function tanh(x: Tensor): Tensor {
-  return unary('tanh', x, k.tanh, (g, _x, y) => mul(g, sub(1, mul(y, y))), k.tanhVjp);
+  return unary('tanh', x, k.tanh, (g, _x, y) => mul(g, sub(1, mul(y, y))), 'y');
 }
 
 /** σ(x) = 1/(1 + e⁻ˣ).  d/dx = σ(x)(1 − σ(x)) = y(1 − y) */
 export function sigmoid(x: Tensor): Tensor {
-  return unary('sigmoid', x, k.sigmoid, (g, _x, y) => mul(g, mul(y, sub(1, y))), k.sigmoidVjp);
+  return unary('sigmoid', x, k.sigmoid, (g, _x, y) => mul(g, mul(y, sub(1, y))), 'y');
 }
 
 /** max(x, 0).  d/dx = 1 for x > 0, else 0 (0 at the kink, as PyTorch). */
 export function relu(x: Tensor): Tensor {
-  return unary('relu', x, k.relu, (g, x) => mul(g, gt(x, 0)), k.reluVjp);
+  return unary('relu', x, k.relu, (g, x) => mul(g, gt(x, 0)), 'x');
 }
 
 /** sin x.  d/dx = cos x */
 export function sin(x: Tensor): Tensor {
-  return unary('sin', x, k.sin, (g, x) => mul(g, cos(x)));
+  return unary('sin', x, k.sin, (g, x) => mul(g, cos(x)), 'x');
 }
 
 /** cos x.  d/dx = −sin x */
 export function cos(x: Tensor): Tensor {
-  return unary('cos', x, k.cos, (g, x) => neg(mul(g, sin(x))));
+  return unary('cos', x, k.cos, (g, x) => neg(mul(g, sin(x))), 'x');
 }
 
 /** The error function.  d/dx = 2/√π · e^(−x²) */
 export function erf(x: Tensor): Tensor {
-  return unary('erf', x, k.erf, (g, x) => mul(g, mul(exp(neg(mul(x, x))), 2 / Math.sqrt(Math.PI))));
+  return unary('erf', x, k.erf, (g, x) => mul(g, mul(exp(neg(mul(x, x))), 2 / Math.sqrt(Math.PI))), 'x');
 }
 
 /** Clamps into [min, max] (either bound optional).  d/dx = 1 where min ≤ x ≤ max, else 0 (as PyTorch). */
@@ -128,7 +130,18 @@ export function clamp(x: Tensor, min?: number, max?: number): Tensor {
   const hi = max ?? Number.POSITIVE_INFINITY;
   if (Number.isNaN(lo) || Number.isNaN(hi) || lo > hi)
     throw new Error(`clamp: invalid bounds min=${min}, max=${max}`);
-  const y = empty(x.shape, x.dtype);
-  k.clamp(x.data, lo, hi, y.data);
-  return record('clamp', [x], y, (g) => [mul(g, mul(ge(x, lo), le(x, hi)))]);
+  const y = elementwise(
+    'clamp',
+    [x],
+    x.shape,
+    () => {
+      const out = empty(x.shape, x.dtype);
+      k.clamp(x.data, lo, hi, out.data);
+      return out;
+    },
+    [lo, hi],
+  );
+  const out = record('clamp', [x], y, (g) => [mul(g, mul(ge(x, lo), le(x, hi)))]);
+  if (out.requiresGrad) markSaved(x);
+  return out;
 }

@@ -1,0 +1,397 @@
+/**
+ * Elementwise fusion. An elementwise op (unary, binary with broadcasting, `where`, `clamp`) and a strided
+ * view (narrow, select, permute of any tensor) do not compute at once: they return a *pending* tensor that
+ * holds the op and its arguments. The first read of a pending tensor's `data` (a matrix product, a
+ * reduction, `item()`) realizes it, and with it the whole DAG of pending tensors it depends on, as one
+ * kernel generated for that DAG: one loop nest over the output's shape, each argument read through its own
+ * affine index map (broadcast dims read with stride 0, views with an offset), no intermediate array.
+ *
+ * Backward passes fuse the same way without any rule of their own: a VJP is written with the same ops, so
+ * the gradient of a fused group is a pending DAG built from the primitives' own VJPs, realized when a
+ * product or a leaf's `.grad` needs it.
+ *
+ * Which intermediates get stored: a realization writes the tensors asked for, plus every intermediate of its
+ * DAG that is seen at the output's full extent and is either saved for backward (a VJP reads it, so
+ * storing it beats computing it again) or read by a pending tensor outside this DAG (so the next
+ * realization reads it instead of recomputing a chain). Other intermediates stay pending and are computed
+ * again if someone reads them later, from the same realized arguments.
+ *
+ * Numerics: each node is evaluated with the same scalar operation as the unfused kernel, and in float32
+ * rounded to float32 after every node (`Math.fround`), so fused and unfused results are bit-identical in
+ * both dtypes. Kernels are cached by their generated source. Where `new Function` is forbidden (a
+ * content-security policy without 'unsafe-eval'), fusion turns itself off and every op runs its own kernel.
+ */
+import { allocate, type DType, type TypedArray } from './dtype.ts';
+import { erfScalar, sigmoidScalar } from './kernels/elementwise.ts';
+import { type Shape, shapesEqual, stridesOf } from './shape.ts';
+import type { Tensor } from './tensor.ts';
+
+/** What a pending tensor will compute. */
+export interface Pending {
+  readonly id: number;
+  /** An elementwise op name, 'view', or 'deferred' (computed by `compute`, never fused). */
+  readonly op: string;
+  readonly args: readonly Tensor[];
+  /** clamp: [lo, hi]; view: for each input dim, [output dim or −1, offset] pairs. */
+  readonly params: readonly number[];
+  /** Longest chain of pending tensors below this one (1 for a node over realized arguments). */
+  readonly depth: number;
+  /** How many pending tensors read this one. */
+  uses: number;
+  /** A VJP of the graph reads this tensor. */
+  saved: boolean;
+  /** For 'deferred': produces the elements. */
+  readonly compute?: () => TypedArray;
+}
+
+/** Longer chains are cut by realizing their arguments first, to bound kernel size and recursion. */
+const MAX_DEPTH = 24;
+
+let nextId = 1;
+
+/**
+ * The scalar semantics of every fusible op, as JavaScript expressions over operands `$0`, `$1`, `$2`.
+ * The unfused kernels in `kernels/elementwise.ts` evaluate the same expressions.
+ */
+const TEMPLATES: Readonly<Record<string, string>> = {
+  neg: '-$0',
+  exp: 'Math.exp($0)',
+  log: 'Math.log($0)',
+  log1p: 'Math.log1p($0)',
+  sqrt: 'Math.sqrt($0)',
+  abs: 'Math.abs($0)',
+  sign: 'Math.sign($0)',
+  tanh: 'Math.tanh($0)',
+  sin: 'Math.sin($0)',
+  cos: 'Math.cos($0)',
+  sigmoid: 'F.sigmoid($0)',
+  relu: 'Math.max($0, 0)',
+  erf: 'F.erf($0)',
+  add: '$0 + $1',
+  sub: '$0 - $1',
+  mul: '$0 * $1',
+  div: '$0 / $1',
+  pow: '$0 ** $1',
+  maximum: 'Math.max($0, $1)',
+  minimum: 'Math.min($0, $1)',
+  gt: '($0 > $1 ? 1 : 0)',
+  lt: '($0 < $1 ? 1 : 0)',
+  ge: '($0 >= $1 ? 1 : 0)',
+  le: '($0 <= $1 ? 1 : 0)',
+  eq: '($0 === $1 ? 1 : 0)',
+  ne: '($0 !== $1 ? 1 : 0)',
+  where: '($0 !== 0 ? $1 : $2)',
+  clamp: 'Math.min(Math.max($0, $lo), $hi)',
+};
+
+/** Functions the generated kernels call: one definition serves fused and unfused paths. */
+const FUNCTIONS = { sigmoid: sigmoidScalar, erf: erfScalar };
+
+/** Whether the op names an elementwise op that can join a fused kernel. */
+export function isFusible(op: string): boolean {
+  return op in TEMPLATES;
+}
+
+let enabled = canGenerate();
+
+function canGenerate(): boolean {
+  try {
+    return new Function('return 1')() === 1;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether elementwise ops are deferred and fused (on by default where code can be generated). */
+export function isFusionEnabled(): boolean {
+  return enabled;
+}
+
+/**
+ * Turns fusion on or off (off: every elementwise op runs its own kernel at once). Returns the previous
+ * setting. Fusion stays off where code cannot be generated.
+ */
+export function setFusionEnabled(on: boolean): boolean {
+  const previous = enabled;
+  enabled = on && canGenerate();
+  return previous;
+}
+
+/** Runs `fn` with fusion on or off, restoring the setting afterwards. */
+export function withFusion<T>(on: boolean, fn: () => T): T {
+  const previous = setFusionEnabled(on);
+  try {
+    return fn();
+  } finally {
+    setFusionEnabled(previous);
+  }
+}
+
+/** The pending state of a tensor built by `makeTensor` (the constructor lives in tensor.ts). */
+export function pendingOf(t: Tensor): Pending | null {
+  return t.pending;
+}
+
+function isFused(t: Tensor): boolean {
+  return t.pending !== null && t.pending.compute === undefined;
+}
+
+/**
+ * The description of a pending tensor of `shape` computing `op` over `args`. Chains longer than MAX_DEPTH
+ * are cut here, by realizing the deepest arguments.
+ */
+export function pendingNode(op: string, args: readonly Tensor[], params: readonly number[] = []): Pending {
+  let depth = 0;
+  for (const a of args) if (isFused(a)) depth = Math.max(depth, a.pending!.depth);
+  if (depth >= MAX_DEPTH) {
+    realize(args.filter((a) => isFused(a) && a.pending!.depth >= MAX_DEPTH));
+    depth = 0;
+    for (const a of args) if (isFused(a)) depth = Math.max(depth, a.pending!.depth);
+  }
+  for (const a of args) if (isFused(a)) a.pending!.uses++;
+  return { id: nextId++, op, args, params, depth: depth + 1, uses: 0, saved: false };
+}
+
+/** A node computed on demand by `compute`, outside fusion (a deferred sum of products, say). */
+export function deferredNode(compute: () => TypedArray, args: readonly Tensor[] = []): Pending {
+  return { id: nextId++, op: 'deferred', args, params: [], depth: 0, uses: 0, saved: false, compute };
+}
+
+/** Marks tensors a VJP will read, so that a realization stores them rather than leaving them pending. */
+export function markSaved(...tensors: Tensor[]): void {
+  for (const t of tensors) if (t.pending) t.pending.saved = true;
+}
+
+/** Where a realized tensor's elements go: an array, the offset of element 0, and a stride per dim. */
+export interface Destination {
+  data: TypedArray;
+  offset: number;
+  strides: readonly number[];
+}
+
+/** Computes pending tensors; tensors of one shape and dtype are computed by one fused kernel. */
+export function realize(tensors: readonly Tensor[]): void {
+  realizeInto(tensors.map((t) => ({ tensor: t, into: null })));
+}
+
+/**
+ * Computes pending tensors, each into fresh storage or into a strided destination (how `cat` and `stack`
+ * write their parts without a copy). A tensor written to a destination stays pending itself.
+ */
+export function realizeInto(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | null }>): void {
+  const groups = new Map<string, Array<{ tensor: Tensor; into: Destination | null }>>();
+  for (const r of requests) {
+    const p = r.tensor.pending;
+    if (!p && !r.into) continue;
+    if (p?.compute && !r.into) {
+      r.tensor.setStorage(p.compute());
+      continue;
+    }
+    const key = `${r.tensor.dtype}[${r.tensor.shape}]`;
+    const group = groups.get(key);
+    if (group) group.push(r);
+    else groups.set(key, [r]);
+  }
+  for (const group of groups.values()) runGroup(group);
+}
+
+interface Ref {
+  name: string;
+  /** The outermost loop this value varies in (−1: constant for the whole kernel). */
+  level: number;
+}
+
+const cache = new Map<string, (arrays: TypedArray[], F: typeof FUNCTIONS) => void>();
+const MAX_CACHED = 4096;
+
+/** Number of distinct fused kernels generated so far (for tests and diagnostics). */
+export function fusedKernelCount(): number {
+  return cache.size;
+}
+
+function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | null }>): void {
+  const first = requests[0]!.tensor;
+  const b = new KernelBuilder(first.shape, first.dtype);
+  const identity = first.shape.map((_, d) => d);
+  const zeros = first.shape.map(() => 0);
+  const fresh: Array<{ tensor: Tensor; data: TypedArray }> = [];
+  const asked = new Set<Tensor>();
+  for (const { tensor, into } of requests) {
+    if (!into && asked.has(tensor)) continue;
+    const ref = b.walk(tensor, identity, zeros);
+    let dest = into;
+    if (!dest) {
+      asked.add(tensor);
+      const data = allocate(first.dtype, tensor.size);
+      fresh.push({ tensor, data });
+      dest = { data, offset: 0, strides: stridesOf(tensor.shape) };
+    }
+    b.store(ref, dest);
+  }
+  // Intermediates worth keeping (see the file comment).
+  for (const { tensor, ref } of b.fullExtent) {
+    const p = tensor.pending!;
+    if (asked.has(tensor) || !(p.saved || p.uses > (b.readsInDag.get(p) ?? 0))) continue;
+    asked.add(tensor);
+    const data = allocate(first.dtype, tensor.size);
+    fresh.push({ tensor, data });
+    b.store(ref, { data, offset: 0, strides: stridesOf(tensor.shape) });
+  }
+  b.run();
+  for (const { tensor, data } of fresh) tensor.setStorage(data);
+}
+
+class KernelBuilder {
+  private readonly rank: number;
+  private readonly f32: boolean;
+  private readonly arrays: TypedArray[] = [];
+  private readonly arrayIndex = new Map<TypedArray, number>();
+  /** Statements by loop level + 1 (index 0: before every loop). */
+  private readonly body: string[][];
+  private readonly stores: string[] = [];
+  private readonly memo = new Map<string, Ref>();
+  private readonly visited = new Set<Pending>();
+  private count = 0;
+  /** Pending intermediates seen at the loop's full extent with the identity map. */
+  readonly fullExtent: Array<{ tensor: Tensor; ref: Ref }> = [];
+  /** For each pending tensor of the DAG, how many reads of it come from inside the DAG. */
+  readonly readsInDag = new Map<Pending, number>();
+
+  constructor(
+    private readonly loop: Shape,
+    dtype: DType,
+  ) {
+    this.rank = loop.length;
+    this.f32 = dtype === 'float32';
+    this.body = Array.from({ length: this.rank + 1 }, () => []);
+  }
+
+  /** The value of `t` at the element whose index along t's dim j is `i[dims[j]] + offs[j]` (dims[j] −1: 0). */
+  walk(t: Tensor, dims: readonly number[], offs: readonly number[]): Ref {
+    const p = t.pending;
+    if (!p || p.compute) return this.load(t.data, t.shape, dims, offs);
+    const key = `${p.id}:${dims}:${offs}`;
+    const known = this.memo.get(key);
+    if (known) return known;
+    if (!this.visited.has(p)) {
+      this.visited.add(p);
+      for (const a of p.args)
+        if (a.pending) this.readsInDag.set(a.pending, (this.readsInDag.get(a.pending) ?? 0) + 1);
+    }
+    let ref: Ref;
+    if (p.op === 'view') {
+      const src = p.args[0]!;
+      const sd: number[] = [];
+      const so: number[] = [];
+      for (let j = 0; j < src.ndim; j++) {
+        const d = p.params[2 * j]!;
+        const off = p.params[2 * j + 1]!;
+        sd.push(d < 0 ? -1 : dims[d]!);
+        so.push(d < 0 ? off : offs[d]! + off);
+      }
+      ref = this.walk(src, sd, so);
+    } else {
+      const operands = p.args.map((a) => this.walk(a, ...broadcastMap(a.shape, t.shape, dims, offs)));
+      let expr = TEMPLATES[p.op]!.replace(/\$(\d)/g, (_, i: string) => operands[Number(i)]!.name);
+      if (p.op === 'clamp')
+        expr = expr.replace('$lo', String(p.params[0])).replace('$hi', String(p.params[1]));
+      ref = this.emit(expr, Math.max(-1, ...operands.map((r) => r.level)));
+    }
+    this.memo.set(key, ref);
+    if (shapesEqual(t.shape, this.loop) && isIdentity(dims, offs)) this.fullExtent.push({ tensor: t, ref });
+    return ref;
+  }
+
+  store(ref: Ref, dest: Destination): void {
+    this.stores.push(`o${this.arrayOf(dest.data)}[${this.index(dest.offset, dest.strides)}] = ${ref.name};`);
+  }
+
+  run(): void {
+    const lines: string[] = [];
+    for (let i = 0; i < this.arrays.length; i++) lines.push(`const o${i} = A[${i}];`);
+    lines.push(...this.body[0]!);
+    for (let d = 0; d < this.rank; d++) {
+      lines.push(`for (let i${d} = 0; i${d} < ${this.loop[d]}; i${d}++) {`, ...this.body[d + 1]!);
+    }
+    lines.push(...this.stores, '}'.repeat(this.rank));
+    const source = lines.join('\n');
+    let kernel = cache.get(source);
+    if (!kernel) {
+      if (cache.size >= MAX_CACHED) cache.clear();
+      kernel = new Function('A', 'F', source) as (arrays: TypedArray[], F: typeof FUNCTIONS) => void;
+      cache.set(source, kernel);
+    }
+    kernel(this.arrays, FUNCTIONS);
+  }
+
+  private arrayOf(data: TypedArray): number {
+    let i = this.arrayIndex.get(data);
+    if (i === undefined) {
+      i = this.arrays.length;
+      this.arrays.push(data);
+      this.arrayIndex.set(data, i);
+    }
+    return i;
+  }
+
+  /** `offset + Σ_d coef_d · i_d` for a tensor of the given strides read through the map. */
+  private index(offset: number, coefs: readonly number[]): string {
+    let s = String(offset);
+    coefs.forEach((c, d) => {
+      if (c === 1) s += ` + i${d}`;
+      else if (c !== 0) s += ` + ${c} * i${d}`;
+    });
+    return s;
+  }
+
+  private load(data: TypedArray, shape: Shape, dims: readonly number[], offs: readonly number[]): Ref {
+    const strides = stridesOf(shape);
+    const coefs = new Array<number>(this.rank).fill(0);
+    let base = 0;
+    for (let j = 0; j < shape.length; j++) {
+      if (shape[j] === 1) continue;
+      base += offs[j]! * strides[j]!;
+      if (dims[j]! >= 0) coefs[dims[j]!]! += strides[j]!;
+    }
+    const expr = `o${this.arrayOf(data)}[${this.index(base, coefs)}]`;
+    const known = this.memo.get(expr);
+    if (known) return known;
+    let level = -1;
+    coefs.forEach((c, d) => {
+      if (c !== 0) level = d;
+    });
+    const ref = { name: `v${this.count++}`, level };
+    this.body[level + 1]!.push(`const ${ref.name} = ${expr};`);
+    this.memo.set(expr, ref);
+    return ref;
+  }
+
+  private emit(expr: string, level: number): Ref {
+    const ref = { name: `v${this.count++}`, level };
+    this.body[level + 1]!.push(`const ${ref.name} = ${this.f32 ? `Math.fround(${expr})` : expr};`);
+    return ref;
+  }
+}
+
+function isIdentity(dims: readonly number[], offs: readonly number[]): boolean {
+  for (let j = 0; j < dims.length; j++) if (dims[j] !== j || offs[j] !== 0) return false;
+  return true;
+}
+
+/** The map of an operand of shape `shape` broadcast to `out` (read through `dims`, `offs`). */
+function broadcastMap(
+  shape: Shape,
+  out: Shape,
+  dims: readonly number[],
+  offs: readonly number[],
+): [number[], number[]] {
+  const lead = out.length - shape.length;
+  const d: number[] = [];
+  const o: number[] = [];
+  for (let j = 0; j < shape.length; j++) {
+    const broadcast = shape[j] === 1 && out[j + lead] !== 1;
+    d.push(broadcast ? -1 : dims[j + lead]!);
+    o.push(broadcast ? 0 : offs[j + lead]!);
+  }
+  return [d, o];
+}

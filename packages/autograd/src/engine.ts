@@ -6,23 +6,32 @@
  * each input. VJPs are written with differentiable tensor ops, so running them while recording builds a
  * graph of the backward pass itself (`createGraph`), which is what higher-order gradients need.
  */
-import { add as addKernel } from './kernels/elementwise.ts';
+
+import { sumOfProducts } from './deferred.ts';
 import { withResidentScope } from './kernels/wasm/module.ts';
+import { realize } from './lazy.ts';
 import { fmt, shapesEqual } from './shape.ts';
 import type { Tensor } from './tensor.ts';
 
 /** A vector-Jacobian product: the output's gradient in, one gradient per input out (null: no gradient). */
 export type Vjp = (grad: Tensor) => ReadonlyArray<Tensor | null | undefined>;
 
+/** The VJP of an op with several outputs: one gradient per output in (null: none reached it). */
+export type MultiVjp = (grads: ReadonlyArray<Tensor | null>) => ReadonlyArray<Tensor | null | undefined>;
+
 /** A hook sees a tensor's gradient during backward and may replace it by returning a new one. */
 export type GradHook = (grad: Tensor) => Tensor | undefined;
 
-/** One recorded application of an op: what it read and how to send gradients back to those inputs. */
+/**
+ * One recorded application of an op: what it read and how to send gradients back to those inputs. An op may
+ * have several outputs (`split`); its VJP then runs once, with every output's gradient.
+ */
 export class Node {
   constructor(
     readonly op: string,
     public inputs: readonly Tensor[],
-    public vjp: Vjp | null,
+    public vjp: MultiVjp | null,
+    readonly outputCount = 1,
   ) {}
 }
 
@@ -81,15 +90,24 @@ export function enableGrad<T>(fn: () => T): T {
  * This is the single place where the graph grows: primitives and user-defined ops both come through here.
  */
 export function record(op: string, inputs: readonly Tensor[], out: Tensor, vjp: Vjp): Tensor {
-  if (!gradEnabled) return out;
-  for (const t of inputs) {
-    if (t.requiresGrad) {
-      out.requiresGrad = true;
-      out.gradFn = new Node(op, inputs, vjp);
-      return out;
-    }
-  }
+  recordMulti(op, inputs, [out], (grads) => vjp(grads[0]!));
   return out;
+}
+
+/** `record` for an op with several outputs: one node, whose VJP receives every output's gradient. */
+export function recordMulti(
+  op: string,
+  inputs: readonly Tensor[],
+  outs: readonly Tensor[],
+  vjp: MultiVjp,
+): void {
+  if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return;
+  const node = new Node(op, inputs, vjp, outs.length);
+  outs.forEach((out, i) => {
+    out.requiresGrad = true;
+    out.gradFn = node;
+    out.outputIndex = i;
+  });
 }
 
 export interface BackwardOptions {
@@ -145,23 +163,24 @@ export function runBackward(
     ? onlyLeadingTo(reverseTopologicalOrder(roots), wanted)
     : reverseTopologicalOrder(roots);
   const pending = new Map<Tensor, Tensor>();
-  // Sums the engine formed itself. A VJP's result may share storage with anything (add hands one g to both
-  // inputs), but a sum made here is referenced only by `pending` until its tensor is processed, so later
-  // contributions can be added into it in place: a tensor read by every step of a loop (a bias, a weight)
-  // then costs one buffer per pass, not one per step. A recorded pass (createGraph) must build new nodes.
+  // Sums the engine formed itself: referenced by nothing else, so they can become a `.grad` without a copy.
   const owned = new Set<Tensor>();
   const accumulate = (t: Tensor, g: Tensor): void => {
     const prev = pending.get(t);
     if (prev === undefined) {
       pending.set(t, g);
-    } else if (owned.has(prev)) {
-      addKernel(prev.data, g.data, prev.data); // same shape and dtype: checked on arrival
-    } else {
-      const sum = prev.add(g);
-      if (!createGraph) owned.add(sum);
-      pending.set(t, sum);
+      return;
     }
+    // Products a weight collects from many steps (Σ_t X_tᵀ·Y_t) stay one deferred product (lazy.ts).
+    const sum = (!createGraph && sumOfProducts(prev, g)) || prev.add(g);
+    if (!createGraph) owned.add(sum);
+    pending.set(t, sum);
   };
+  // Each node runs its VJP once every output of it that the pass reaches has its gradient.
+  const waiting = new Map<Node, number>();
+  for (const t of order) if (t.gradFn) waiting.set(t.gradFn, (waiting.get(t.gradFn) ?? 0) + 1);
+  const slots = new Map<Node, Array<Tensor | null>>();
+  const stored: Tensor[] = [];
   const pass = () => {
     roots.forEach((root, i) => {
       if (root.requiresGrad) accumulate(root, rootGrads[i]!);
@@ -169,40 +188,56 @@ export function runBackward(
     for (const t of order) {
       let g = pending.get(t);
       const node = t.gradFn;
-      if (g === undefined) {
-        if (node && !retainGraph) release(node);
-        continue;
-      }
-      pending.delete(t);
-      // From here on g is handed out (to hooks, .grad, the VJP), so it is never added into again.
-      const engineMade = owned.delete(g) ? g : null;
-      for (const hook of t.hooks) {
-        const replaced = hook(g);
-        if (replaced) g = checkGrad('hook', t, replaced);
-      }
-      if (wanted) {
-        if (wanted.has(t)) wanted.set(t, g);
-      } else if (!node || t.retainsGrad) {
-        // A gradient may share storage with another (add hands the same g to both inputs) or with the
-        // caller's seed; .grad gets storage of its own so that in-place updates of it stay local (a sum
-        // the engine made, unless a hook replaced it, already is).
-        const stored = createGraph || g === engineMade ? g : g.clone().detach();
-        t.grad = t.grad ? (createGraph ? t.grad.add(stored) : noGrad(() => t.grad!.add(stored))) : stored;
+      if (g !== undefined) {
+        pending.delete(t);
+        // From here on g is handed out (to hooks, .grad, the VJP), so it is never added into again.
+        const engineMade = owned.delete(g) ? g : null;
+        for (const hook of t.hooks) {
+          const replaced = hook(g);
+          if (replaced) g = checkGrad('hook', t, replaced);
+        }
+        if (wanted) {
+          if (wanted.has(t)) wanted.set(t, g);
+        } else if (!node || t.retainsGrad) {
+          // A gradient may share storage with another (add hands the same g to both inputs) or with the
+          // caller's seed; .grad gets storage of its own so that in-place updates of it stay local (a sum
+          // the engine made, unless a hook replaced it, already is).
+          const own = createGraph || g === engineMade ? g : g.clone().detach();
+          t.grad = t.grad ? (createGraph ? t.grad.add(own) : noGrad(() => t.grad!.add(own))) : own;
+          stored.push(t.grad);
+        }
+        if (node) {
+          let s = slots.get(node);
+          if (!s) {
+            s = new Array<Tensor | null>(node.outputCount).fill(null);
+            slots.set(node, s);
+          }
+          s[t.outputIndex] = g;
+        }
       }
       if (!node) continue;
-      if (!node.vjp) {
-        throw new Error(
-          `backward: the graph through '${node.op}' has already been freed by an earlier backward; ` +
-            'pass { retainGraph: true } to the first backward() to run backward through it again',
-        );
+      const left = waiting.get(node)! - 1;
+      waiting.set(node, left);
+      if (left > 0) continue;
+      const grads = slots.get(node);
+      slots.delete(node);
+      if (grads) {
+        if (!node.vjp) {
+          throw new Error(
+            `backward: the graph through '${node.op}' has already been freed by an earlier backward; ` +
+              'pass { retainGraph: true } to the first backward() to run backward through it again',
+          );
+        }
+        const inputGrads = node.vjp(grads);
+        node.inputs.forEach((input, i) => {
+          const gi = inputGrads[i];
+          if (gi && input.requiresGrad) accumulate(input, checkGrad(node.op, input, gi));
+        });
       }
-      const grads = node.vjp(g);
-      node.inputs.forEach((input, i) => {
-        const gi = grads[i];
-        if (gi && input.requiresGrad) accumulate(input, checkGrad(node.op, input, gi));
-      });
       if (!retainGraph) release(node);
     }
+    // Gradients still pending are computed now, together, while the pass's scope holds.
+    realize(stored);
   };
   // One residency scope per pass: weights a pass's VJPs keep in wasm memory are let go when it ends.
   inNewPass(() => withResidentScope(() => withGradMode(createGraph, pass)));

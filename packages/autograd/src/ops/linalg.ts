@@ -4,7 +4,8 @@
  * (1-d operands, broadcast batch dims) on top by composition; `linear` is x·Wᵀ + b, one node that adds b
  * into the product's own storage.
  */
-import { record } from '../engine.ts';
+import { deferredProduct } from '../deferred.ts';
+import { isGradEnabled, record } from '../engine.ts';
 import { matmul as matmulKernel } from '../kernels/matmul.ts';
 import { broadcastShapes, fmt, sizeOf } from '../shape.ts';
 import type { Tensor } from '../tensor.ts';
@@ -47,18 +48,27 @@ export function gemm(a: Tensor, b: Tensor, options: GemmOptions = {}): Tensor {
   for (let i = 0; i < batch; i++) {
     matmulKernel(a.data, i * m * k, b.data, i * k * n, y.data, i * m * n, m, n, k, transA, transB);
   }
-  return record('gemm', [a, b], y, (g) => [
-    a.requiresGrad
-      ? transA
-        ? gemm(b, g, { transA: transB, transB: true })
-        : gemm(g, b, { transB: !transB })
-      : null,
-    b.requiresGrad
-      ? transB
-        ? gemm(g, a, { transA: true, transB: transA })
-        : gemm(a, g, { transA: !transA })
-      : null,
-  ]);
+  return record('gemm', [a, b], y, (g) => {
+    // ∂B of an untransposed A is a product Xᵀ·Y over the rows of A: deferred, so the terms B receives from
+    // every step of a loop become one product (deferred.ts). Recorded passes keep plain gemm nodes.
+    const deferB = rank === 2 && !transA && !isGradEnabled();
+    return [
+      a.requiresGrad
+        ? transA
+          ? gemm(b, g, { transA: transB, transB: true })
+          : gemm(g, b, { transB: !transB })
+        : null,
+      b.requiresGrad
+        ? transB
+          ? deferB
+            ? deferredProduct(g, a)
+            : gemm(g, a, { transA: true, transB: transA })
+          : deferB
+            ? deferredProduct(a, g)
+            : gemm(a, g, { transA: !transA })
+        : null,
+    ];
+  });
 }
 
 /**
@@ -126,7 +136,11 @@ function affine(rows: Tensor, weight: Tensor, bias: Tensor): Tensor {
   matmulKernel(rows.data, 0, weight.data, 0, y.data, 0, n, width, k, false, true, bias.data);
   return record('linear', [rows, weight, bias], y, (g) => [
     rows.requiresGrad ? gemm(g, weight) : null,
-    weight.requiresGrad ? gemm(g, rows, { transA: true }) : null,
+    weight.requiresGrad
+      ? isGradEnabled()
+        ? gemm(g, rows, { transA: true })
+        : deferredProduct(g, rows)
+      : null,
     bias.requiresGrad ? sum(g, 0) : null,
   ]);
 }

@@ -4,8 +4,9 @@
  * inverse permutation, a slice's is zero padding, a gather's is a scatter-add, broadcasting's is a sum.
  */
 import { allocate, checkDtype, type DType } from '../dtype.ts';
-import { record } from '../engine.ts';
+import { record, recordMulti } from '../engine.ts';
 import { expand, narrowInto, narrow as narrowKernel, permute as permuteKernel } from '../kernels/strided.ts';
+import { isFusionEnabled, pendingNode, realizeInto } from '../lazy.ts';
 import {
   broadcastShapes,
   checkShape,
@@ -38,6 +39,14 @@ function toIndices(op: string, index: IndexLike, bound: number): Int32Array {
     out[i] = v;
   }
   return out;
+}
+
+/**
+ * A pending view of x's elements (lazy.ts): input dim j is read at output dim `map[2j]` (−1: a fixed index)
+ * plus offset `map[2j + 1]`. Consumers read through it without a copy; reading it alone copies once.
+ */
+function view(x: Tensor, shape: Shape, map: readonly number[]): Tensor {
+  return new Tensor(null, shape, pendingNode('view', [x], map), x.dtype);
 }
 
 /** The same elements in a new shape (one entry may be −1, inferred). Shares storage with x. ∂: reshape back. */
@@ -113,15 +122,22 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
     throw new Error(`permute: [${dims}] is not a permutation of the ${x.ndim} dims of ${fmt(x.shape)}`);
   }
   if (perm.every((p, i) => p === i)) return x;
-  const y = empty(
-    perm.map((p) => x.shape[p]!),
-    x.dtype,
-  );
-  permuteKernel(x.data, x.shape, perm, y.data);
   const inverse = new Array<number>(perm.length);
   perm.forEach((p, i) => {
     inverse[p] = i;
   });
+  const shape = perm.map((p) => x.shape[p]!);
+  let y: Tensor;
+  if (isFusionEnabled())
+    y = view(
+      x,
+      shape,
+      inverse.flatMap((i) => [i, 0]),
+    );
+  else {
+    y = empty(shape, x.dtype);
+    permuteKernel(x.data, x.shape, perm, y.data);
+  }
   return record('permute', [x], y, (g) => [permute(g, inverse)]);
 }
 
@@ -144,8 +160,18 @@ export function broadcastTo(x: Tensor, shape: Shape): Tensor {
   const target = broadcastShapes('broadcastTo', x.shape, shape);
   if (!shapesEqual(target, shape))
     throw new Error(`broadcastTo: cannot broadcast ${fmt(x.shape)} to ${fmt(shape)}`);
-  const y = empty(shape, x.dtype);
-  expand(x.data, x.shape, shape, y.data);
+  const lead = shape.length - x.ndim;
+  let y: Tensor;
+  if (isFusionEnabled()) {
+    y = view(
+      x,
+      shape,
+      x.shape.flatMap((n, j) => (n === 1 && shape[j + lead] !== 1 ? [-1, 0] : [j + lead, 0])),
+    );
+  } else {
+    y = empty(shape, x.dtype);
+    expand(x.data, x.shape, shape, y.data);
+  }
   return record('broadcastTo', [x], y, (g) => [sumTo(g, x.shape)]);
 }
 
@@ -183,12 +209,29 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
     );
   }
   if (start === 0 && length === n) return x;
-  const y = empty(
-    x.shape.map((s, i) => (i === d ? length : s)),
-    x.dtype,
-  );
-  narrowKernel(x.data, x.shape, d, start, length, y.data);
+  const y = piece(x, d, start, length);
   return record('narrow', [x], y, (g) => [zeroPad(g, d, start, n - start - length)]);
+}
+
+/**
+ * Elements start … start+length−1 along `d`, unrecorded: rows of a computed tensor (d = 0) share its
+ * storage, other pieces are views while fusion is on, else copies.
+ */
+function piece(x: Tensor, d: number, start: number, length: number): Tensor {
+  const shape = x.shape.map((s, i) => (i === d ? length : s));
+  if (d === 0 && x.isRealized) {
+    const row = sizeOf(x.shape.slice(1));
+    return new Tensor(x.data.subarray(start * row, (start + length) * row), shape);
+  }
+  if (isFusionEnabled())
+    return view(
+      x,
+      shape,
+      x.shape.flatMap((_, j) => [j, j === d ? start : 0]),
+    );
+  const y = empty(shape, x.dtype);
+  narrowKernel(x.data, x.shape, d, start, length, y.data);
+  return y;
 }
 
 /** Python-style slice x[start:end] along `dim`: negative indices count from the end, bounds are clamped. */
@@ -244,15 +287,24 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   let at = 0;
   for (const t of tensors) {
     starts.push(at);
-    narrowInto(t.data, y.shape, d, at, y.data);
     at += t.shape[d]!;
   }
+  const strides = stridesOf(y.shape);
+  if (isFusionEnabled()) {
+    // Each part is computed straight into its place (a pending part fuses with what produced it).
+    realizeInto(
+      tensors.map((t, i) => ({
+        tensor: t,
+        into: { data: y.data, offset: starts[i]! * strides[d]!, strides },
+      })),
+    );
+  } else tensors.forEach((t, i) => narrowInto(t.data, y.shape, d, starts[i]!, y.data));
   return record('cat', tensors, y, (g) =>
     tensors.map((t, i) => (t.requiresGrad ? narrow(g, d, starts[i]!, t.shape[d]!) : null)),
   );
 }
 
-/** Joins tensors of one shape along a new `dim`. */
+/** Joins tensors of one shape along a new `dim`.  ∂: g unbound along `dim`, one slice per input. */
 export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
   if (tensors.length === 0) throw new Error('stack: expected at least one tensor');
   const first = tensors[0]!;
@@ -263,12 +315,31 @@ export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
         `stack: all tensors must have one shape, got ${tensors.map((x) => fmt(x.shape)).join(', ')}`,
       );
     }
+    if (t.dtype !== first.dtype) {
+      throw new Error(
+        `stack: dtype mismatch: ${tensors.map((x) => x.dtype).join(' vs ')}; convert with .to()`,
+      );
+    }
   }
   const d = normalizeDim('stack', dim, first.ndim + 1);
-  return cat(
-    tensors.map((t) => unsqueeze(t, d)),
-    d,
+  if (!isFusionEnabled()) {
+    return cat(
+      tensors.map((t) => unsqueeze(t, d)),
+      d,
+    );
+  }
+  const shape = [...first.shape];
+  shape.splice(d, 0, tensors.length);
+  const y = empty(shape, first.dtype);
+  const strides = stridesOf(shape);
+  const partStrides = strides.filter((_, j) => j !== d);
+  realizeInto(
+    tensors.map((t, i) => ({
+      tensor: t,
+      into: { data: y.data, offset: i * strides[d]!, strides: partStrides },
+    })),
   );
+  return record('stack', tensors, y, (g) => unbind(g, d));
 }
 
 /** Splits along `dim` into pieces of `splitSize` (the last may be smaller) or of the given sizes. */
@@ -290,12 +361,54 @@ export function split(x: Tensor, splitSize: number | readonly number[], dim = 0)
       );
     }
   }
+  const starts: number[] = [];
   let at = 0;
-  return sizes.map((s) => {
-    const piece = narrow(x, d, at, s);
+  for (const s of sizes) {
+    starts.push(at);
     at += s;
-    return piece;
-  });
+  }
+  const parts = sizes.map((s, i) => piece(x, d, starts[i]!, s));
+  // One node for all pieces: its VJP places each piece's gradient (zeros where none came) in one pass.
+  recordMulti('split', [x], parts, (grads) => [
+    cat(
+      grads.map((g, i) => g ?? zeros(parts[i]!.shape, { dtype: x.dtype })),
+      d,
+    ),
+  ]);
+  return parts;
+}
+
+/**
+ * The slices along `dim`, each without that dim (PyTorch's `unbind`): x[0], x[1], … for dim 0, as one op.
+ * ∂: the slices' gradients stacked back (zeros where none came).
+ */
+export function unbind(x: Tensor, dim = 0): Tensor[] {
+  checkTensor('unbind', x);
+  const d = normalizeDim('unbind', dim, x.ndim);
+  const n = x.shape[d]!;
+  const shape = x.shape.filter((_, j) => j !== d);
+  const parts: Tensor[] = [];
+  for (let i = 0; i < n; i++) {
+    if (d === 0 && x.isRealized) {
+      const row = sizeOf(shape);
+      parts.push(new Tensor(x.data.subarray(i * row, (i + 1) * row), shape));
+    } else if (isFusionEnabled()) {
+      parts.push(
+        view(
+          x,
+          shape,
+          x.shape.flatMap((_, j) => (j === d ? [-1, i] : [j < d ? j : j - 1, 0])),
+        ),
+      );
+    } else parts.push(reshape(piece(x, d, i, 1).detach(), shape));
+  }
+  recordMulti('unbind', [x], parts, (grads) => [
+    stack(
+      grads.map((g) => g ?? zeros(shape, { dtype: x.dtype })),
+      d,
+    ),
+  ]);
+  return parts;
 }
 
 /** Splits along `dim` into `chunks` near-equal pieces (PyTorch: size ⌈n / chunks⌉ each). */

@@ -60,6 +60,7 @@ import {
   tanh,
   tensor,
   transpose,
+  unbind,
   unsqueeze,
   variance,
   where,
@@ -578,6 +579,9 @@ const movement: OpTestCase[] = [
       fn: (t: Tensor) => chunk(t, chunks, dim),
       args: `chunks = ${chunks}, dim = ${dim}`,
     })),
+  ),
+  movementCase('unbind', 'unbind', { minRank: 1 }, (shape) =>
+    dimArb(shape.length).map((dim) => ({ fn: (t: Tensor) => unbind(t, dim), args: `dim = ${dim}` })),
   ),
   movementCase('indexSelect', 'indexSelect', { minRank: 1 }, (shape) =>
     dimArb(shape.length).chain((dim) => {

@@ -8,9 +8,10 @@
 import { manualSeed, narrow, noGrad, reshape, type Tensor, tensor } from '@tensorloom/autograd';
 import { GRU, LSTM } from '@tensorloom/lstm';
 import { Adam, Linear, Module, mseLoss, type Parameter } from '@tensorloom/nn';
-import type { BenchCase, Runner, Section } from '../harness.ts';
+import type { BenchCase, Prepare, Runner, Section } from '../harness.ts';
 import { normal } from '../inputs.ts';
 import { type Tf, tf } from '../systems.ts';
+import { jaxRegressor } from './lstm-jax.ts';
 
 /** A tfjs model as built by `tf.sequential`. */
 export type TfModel = ReturnType<Tf['sequential']>;
@@ -280,7 +281,7 @@ export function trainingSystems(
   theirs: () => Trainee,
   quick: boolean,
   slow: string,
-): Pick<BenchCase, 'systems' | 'unsupported'> {
+): { systems: BenchCase['systems']; unsupported: NonNullable<BenchCase['unsupported']> } {
   const tl = (): Runner => {
     const { step } = ours(false);
     return {
@@ -291,14 +292,27 @@ export function trainingSystems(
       },
     };
   };
-  const tfjs = (): Runner => {
-    const m = theirs();
+  const tfjs = peerTraining(`${label} (tfjs)`, theirs, theirs);
+  const systems: BenchCase['systems'] = { tensorloom: tl, 'tfjs-wasm': tfjs };
+  const unsupported: BenchCase['unsupported'] = {};
+  if (quick) unsupported['tfjs-cpu'] = `skipped under --quick: ${slow}`;
+  else systems['tfjs-cpu'] = tfjs;
+  return { systems, unsupported };
+}
+
+/**
+ * A peer's training-step runner: times `step` on `make()`'s model; its output check trains `forCheck()`'s
+ * fresh model for one step and reports the loss before and after (which must fall).
+ */
+export function peerTraining(label: string, make: () => Trainee, forCheck: () => Trainee): Prepare {
+  return () => {
+    const m = make();
     return {
       run: async () => void (await m.step()),
       output: async () => {
-        const fresh = theirs();
+        const fresh = forCheck();
         try {
-          return checkDescent(`${label} (tfjs)`, await fresh.step(), fresh.evaluate());
+          return checkDescent(label, await fresh.step(), fresh.evaluate());
         } finally {
           fresh.dispose?.();
         }
@@ -306,11 +320,12 @@ export function trainingSystems(
       dispose: () => m.dispose?.(),
     };
   };
-  const systems: BenchCase['systems'] = { tensorloom: tl, 'tfjs-wasm': tfjs };
-  const unsupported: BenchCase['unsupported'] = {};
-  if (quick) unsupported['tfjs-cpu'] = `skipped under --quick: ${slow}`;
-  else systems['tfjs-cpu'] = tfjs;
-  return { systems, unsupported };
+}
+
+/** jax-js's regressor from the shared weights; `singleBias` as in `ours`. */
+function jaxModel(p: Problem, singleBias = false) {
+  const weights = singleBias ? foldBias(p.weights, 'rnn.') : p.weights;
+  return jaxRegressor(weights, p.xTimeMajor, p.y, { T, B, I, H }, singleBias ? ['bias_hh'] : []);
 }
 
 function trainCase(p: Problem, quick: boolean): BenchCase {
@@ -321,6 +336,11 @@ function trainCase(p: Problem, quick: boolean): BenchCase {
     () => theirs(p),
     quick,
     'over a second per step',
+  );
+  systems['jax-wasm'] = peerTraining(
+    'lstm train (jax-js)',
+    () => jaxModel(p),
+    () => jaxModel(p, true),
   );
   // The losses agree to ~3e-7 when the maths is the same; one step lowers the loss by ~0.07, so 1e-5 notices
   // an update that is off by far less than its own size.
@@ -335,6 +355,7 @@ function gruTrainCase(p: Problem, quick: boolean): BenchCase {
     quick,
     'over a second per step',
   );
+  unsupported['jax-wasm'] = 'the bench writes only the LSTM step in jax-js';
   // Different functions (tfGruWeights): each system checks only that its own step lowers its loss.
   return { name: GRU_TRAIN, compareOutputs: false, systems, unsupported };
 }
@@ -361,6 +382,10 @@ function forwardCase(p: Problem): BenchCase {
           },
         ]),
       ),
+      'jax-wasm': () => {
+        const m = jaxModel(p);
+        return { run: () => void m.predict(), output: () => m.predict(), dispose: m.dispose };
+      },
     },
   };
 }

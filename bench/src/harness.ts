@@ -252,7 +252,8 @@ export async function runSection(section: Section, options: RunOptions): Promise
   const cases = section.cases({ quick: options.quick }).filter((c) => !options.quick || c.quick !== false);
   const results: SectionResult['results'] = cases.map(() => ({}));
   const reference: Array<ArrayLike<number> | undefined> = cases.map(() => undefined);
-  const systems = SYSTEMS.filter((s) => options.systems.includes(s));
+  // Only the systems some case runs on: a section for TensorLoom alone switches no backend.
+  const systems = SYSTEMS.filter((s) => options.systems.includes(s) && cases.some((c) => c.systems[s]));
   for (let round = 0; round < options.rounds; round++) {
     for (const system of systems) {
       options.log(`[${section.id}] round ${round + 1}/${options.rounds} · ${SYSTEM_LABELS[system]}`);

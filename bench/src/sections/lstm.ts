@@ -2,8 +2,9 @@
  * Section "lstm": one LSTM training step (batch 32, 50 steps, input 64, hidden 128, one layer, a linear head
  * on the last step's output, MSE, Adam) and the forward pass alone, TensorLoom's composed `LSTM` beside
  * `tf.layers.lstm` + `tf.layers.dense` trained with `model.trainOnBatch`. Both systems start from the same
- * weights, so the loss before and after one step is checked across them. The same step with a GRU is timed
- * too; tfjs's GRU is a different function (see `tfGruWeights`), so there each system only checks its own.
+ * weights, so the loss before and after one step is checked across them. jax-js runs the same LSTM step
+ * (`lstm-jax.ts`: jitted value-and-gradient of the unrolled loop, jitted Adam). The same step with a GRU is
+ * timed too; tfjs's GRU is a different function (see `tfGruWeights`), so there each system only checks its own.
  */
 import { manualSeed, narrow, noGrad, reshape, type Tensor, tensor } from '@tensorloom/autograd';
 import { GRU, LSTM } from '@tensorloom/lstm';
@@ -400,7 +401,9 @@ export const lstmSection: Section = {
     'backward, `Adam.step`; forward only under `noGrad`. tfjs: `tf.sequential` of `tf.layers.lstm` ' +
     "(recurrentActivation 'sigmoid') + `tf.layers.dense`, compiled with `tf.train.adam` and " +
     "'meanSquaredError', timing `await model.trainOnBatch(x, y)`, and `model.predict(x)` + `dataSync()`; " +
-    'x [B, T, in]. The GRU row is the same step with `GRU` / `tf.layers.gru`.',
+    'x [B, T, in]. jax-js (wasm): the 50-step loop unrolled in the loss, `jit(valueAndGrad(loss))`, Adam as ' +
+    'a jitted update, awaiting `blockUntilReady` on the new weights; forward only jitted. The GRU row is the ' +
+    'same step with `GRU` / `tf.layers.gru`.',
   metric: { kind: 'time', unit: 'ms' },
   // tfjs-cpu takes ~1.2 s per training step: one warm-up call for it, while the fast systems warm up for 300 ms.
   timing: { warmupMs: 300, warmupCalls: 1, samples: 5, minSamples: 2, maxMs: 1500 },
@@ -410,10 +413,13 @@ export const lstmSection: Section = {
   },
   notes: [
     "All systems start from the same weights (TensorLoom's seeded PyTorch-style init, copied into the tfjs " +
-      'layers: kernel = W_ihᵀ, recurrent kernel = W_hhᵀ, bias = b_ih + b_hh) and inputs. The output check ' +
-      'compares the forward outputs, and the loss before and after one Adam step (which must decrease); for ' +
-      "that check only, TensorLoom's two LSTM biases are folded into b_ih with b_hh frozen at 0, which is " +
-      "tfjs's single-bias model (with two biases Adam moves their sum twice as far per step).",
+      'layers: kernel = W_ihᵀ, recurrent kernel = W_hhᵀ, bias = b_ih + b_hh; into jax-js as they are) and ' +
+      'inputs. The output check compares the forward outputs, and the loss before and after one Adam step ' +
+      "(which must decrease); for that check only, TensorLoom's two LSTM biases are folded into b_ih with b_hh " +
+      "frozen at 0, which is tfjs's single-bias model (with two biases Adam moves their sum twice as far per " +
+      'step); jax-js gets the same folded weights, its b_hh frozen by a zero gradient.',
+    'jax-js runs on one thread here (its wasm worker pool needs a global `Worker`, which Node 20 lacks); its ' +
+      'first call traces and compiles the unrolled step (~1.7 s), inside the warm-up.',
     'PyTorch 1.13 `nn.LSTM` + `nn.Linear`, OpenBLAS, 1 thread, measured on this machine outside this run ' +
       '(issue 6): train step 16–17 ms (shown as 16.5), forward 5.2 ms. GRU train step: medians 16.8, 22.1 and ' +
       '21.9 ms in three runs of `bench/scripts/pytorch_reference.py` (with OpenBLAS; shown as 21.9). On ' +

@@ -1,11 +1,12 @@
 /**
  * The benchmark harness: sections of cases, each case prepared and timed on every system (TensorLoom,
- * tfjs-cpu, tfjs-wasm) in the same process, repeated over several rounds, reported as medians and minima
- * in one markdown table per section. It knows nothing about tfjs: systems are switched through a callback.
+ * tfjs-cpu, tfjs-wasm, jax-wasm) in the same process, repeated over several rounds, reported as medians and
+ * minima in one markdown table per section. It knows nothing about tfjs or jax-js: systems are switched
+ * through a callback.
  */
 
 /** The systems a case can be run on, in table column order. */
-export const SYSTEMS = ['tensorloom', 'tfjs-cpu', 'tfjs-wasm'] as const;
+export const SYSTEMS = ['tensorloom', 'tfjs-cpu', 'tfjs-wasm', 'jax-wasm'] as const;
 
 /** One of the compared systems. */
 export type SystemId = (typeof SYSTEMS)[number];
@@ -15,6 +16,7 @@ export const SYSTEM_LABELS: Readonly<Record<SystemId, string>> = {
   tensorloom: 'TensorLoom',
   'tfjs-cpu': 'tfjs-cpu',
   'tfjs-wasm': 'tfjs-wasm',
+  'jax-wasm': 'jax-js (wasm, jit)',
 };
 
 /** A prepared case on one system: `run` is the timed unit of work; the rest happen outside the clock. */
@@ -49,11 +51,18 @@ export interface BenchCase {
   compareOutputs?: boolean;
   /** Whether `--quick` keeps this case (default true). */
   quick?: boolean;
+  /**
+   * Names of the section's `baselines` this row's TensorLoom time is divided by (default: the first baseline
+   * only). A row that is itself a baseline shows 1.00 in its own column.
+   */
+  vs?: readonly string[];
+  /** A target for one of those ratios, printed beside it with whether this run met it (never asserted). */
+  goal?: { vs: string; max: number };
 }
 
 /**
  * How a section reports a case: a time per iteration, or a rate `work / seconds / scale` (higher is better).
- * Ratios are always computed on times, tfjs ÷ TensorLoom, so > 1 means TensorLoom is faster.
+ * Ratios are always computed on times, peer ÷ TensorLoom, so > 1 means TensorLoom is faster.
  */
 export type Metric = { kind: 'time'; unit: 'ms' | 'µs' } | { kind: 'rate'; label: string; scale: number };
 
@@ -90,6 +99,17 @@ export interface Section {
   reference?: { label: string; values: Readonly<Record<string, number>> };
   /** Extra lines printed under the table. */
   notes?: string[];
+  /**
+   * Rows (by case name) that other rows' TensorLoom times are compared with, each in a column `÷ label`: how
+   * a section compares TensorLoom with itself (a user's cell against the built-in layer), where the system
+   * ratios compare it with its peers.
+   */
+  baselines?: readonly { case: string; label: string }[];
+  /**
+   * A column showing TensorLoom's output of each row (round 0), e.g. the loss before and after one step:
+   * for sections with one system, where there is no other system's output to compare with.
+   */
+  check?: { label: string; format(output: readonly number[]): string };
 }
 
 /** How the harness is driven from the command line. */
@@ -110,6 +130,8 @@ export interface RunOptions {
 /** Pooled samples (seconds per iteration) of one case on one system, with anything noteworthy. */
 export interface CaseResult {
   samples: number[];
+  /** The runner's output in round 0, when it has one. */
+  output?: number[];
   error?: string;
   mismatch?: string;
   leak?: string;
@@ -230,7 +252,8 @@ export async function runSection(section: Section, options: RunOptions): Promise
   const cases = section.cases({ quick: options.quick }).filter((c) => !options.quick || c.quick !== false);
   const results: SectionResult['results'] = cases.map(() => ({}));
   const reference: Array<ArrayLike<number> | undefined> = cases.map(() => undefined);
-  const systems = SYSTEMS.filter((s) => options.systems.includes(s));
+  // Only the systems some case runs on: a section for TensorLoom alone switches no backend.
+  const systems = SYSTEMS.filter((s) => options.systems.includes(s) && cases.some((c) => c.systems[s]));
   for (let round = 0; round < options.rounds; round++) {
     for (const system of systems) {
       options.log(`[${section.id}] round ${round + 1}/${options.rounds} · ${SYSTEM_LABELS[system]}`);
@@ -248,6 +271,7 @@ export async function runSection(section: Section, options: RunOptions): Promise
           result.samples.push(...(await measure(runner, timing, options.clock)));
           if (round === 0 && runner.output) {
             const out = Array.from(await runner.output());
+            result.output = out;
             if (system === 'tensorloom') reference[c] = out;
             const ref = reference[c];
             if (ref && system !== 'tensorloom' && benchCase.compareOutputs !== false) {
@@ -296,20 +320,37 @@ export function metricLabel(metric: Metric): string {
 
 /**
  * Renders a measured section as markdown: a heading, the description, a table with one value column per
- * system (median, and the best sample in parentheses), tfjs ÷ TensorLoom time ratios, and notes.
+ * system the section runs (median, and the best sample in parentheses), peer ÷ TensorLoom time ratios, the
+ * section's baseline ratios and goals, its check column, and notes.
  */
 export function renderSection(result: SectionResult, systems: readonly SystemId[]): string {
   const { section, cases, results } = result;
-  const shown = SYSTEMS.filter((s) => systems.includes(s));
+  // A system no case of this section mentions (jax-js in the matmul section, say) gets no column.
+  const shown = SYSTEMS.filter(
+    (s) => systems.includes(s) && cases.some((c) => c.systems[s] !== undefined || c.unsupported?.[s]),
+  );
   const ratioOf = shown.filter((s) => s !== 'tensorloom' && shown.includes('tensorloom'));
+  const baselines = shown.includes('tensorloom') ? (section.baselines ?? []) : [];
+  const hasGoals = baselines.length > 0 && cases.some((c) => c.goal);
   const header = [
     'case',
     ...shown.map((s) => SYSTEM_LABELS[s]),
     ...(section.reference ? [section.reference.label] : []),
     ...ratioOf.map((s) => `${SYSTEM_LABELS[s]} ÷ ours`),
+    ...baselines.map((b) => `÷ ${b.label}`),
+    ...(hasGoals ? ['goal'] : []),
+    ...(section.check ? [section.check.label] : []),
   ];
   const rows: string[][] = [];
   const notes: string[] = [];
+  const tensorloomMedian = (c: number): number | undefined => {
+    const r = results[c]?.tensorloom;
+    return r && !r.error && r.samples.length > 0 ? median(r.samples) : undefined;
+  };
+  const baselineMedian = (name: string): number | undefined => {
+    const index = cases.findIndex((c) => c.name === name);
+    return index < 0 ? undefined : tensorloomMedian(index);
+  };
   cases.forEach((benchCase, c) => {
     const medians: Partial<Record<SystemId, number>> = {};
     const cells = shown.map((system) => {
@@ -337,18 +378,47 @@ export function renderSection(result: SectionResult, systems: readonly SystemId[
       const theirs = medians[s];
       return ours !== undefined && theirs !== undefined ? `${formatNumber(theirs / ours)}×` : '—';
     });
-    rows.push([benchCase.name, ...cells, ...refCell, ...ratios]);
+    // Baseline columns: this row's TensorLoom time ÷ the baseline row's (< 1: this row is faster).
+    const wanted = benchCase.vs ?? baselines.slice(0, 1).map((b) => b.case);
+    const against = (name: string): number | undefined => {
+      const base = baselineMedian(name);
+      return ours !== undefined && base !== undefined ? ours / base : undefined;
+    };
+    const baselineCells = baselines.map((b) => {
+      const ratio = wanted.includes(b.case) ? against(b.case) : undefined;
+      return ratio === undefined ? '' : `${ratio.toFixed(2)}×`;
+    });
+    const goalCell: string[] = [];
+    if (hasGoals) {
+      const goal = benchCase.goal;
+      const label = goal && baselines.find((b) => b.case === goal.vs)?.label;
+      const ratio = goal && against(goal.vs);
+      goalCell.push(
+        !goal
+          ? ''
+          : `≤ ${goal.max.toFixed(2)}× ${label ?? goal.vs}${ratio === undefined ? '' : ratio <= goal.max ? ': met' : ': not met'}`,
+      );
+    }
+    const output = results[c]!.tensorloom?.output;
+    const checkCell = section.check ? [output ? section.check.format(output) : '—'] : [];
+    rows.push([benchCase.name, ...cells, ...refCell, ...ratios, ...baselineCells, ...goalCell, ...checkCell]);
   });
   const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
+  const textColumns = (hasGoals ? 1 : 0) + (section.check ? 1 : 0);
+  const explained = [`Values: ${metricLabel(section.metric)}.`];
+  if (ratioOf.length > 0) explained.push('Ratios: peer time ÷ TensorLoom time (> 1: TensorLoom is faster).');
+  if (baselines.length > 0)
+    explained.push("`÷ row`: this row's TensorLoom time ÷ that row's (< 1: this row is faster).");
   const out = [
     `## ${section.title}`,
     '',
     section.description,
     '',
-    `Values: ${metricLabel(section.metric)}. Ratios: tfjs time ÷ TensorLoom time (> 1: TensorLoom is faster).`,
+    explained.join(' '),
     '',
     line(header),
-    line(header.map((_, i) => (i === 0 ? '---' : '---:'))),
+    // Text columns (the row name, the goal and the check) left-aligned, numbers right-aligned.
+    line(header.map((_, i) => (i === 0 || i >= header.length - textColumns ? '---' : '---:'))),
     ...rows.map(line),
   ];
   const allNotes = [...(section.notes ?? []), ...notes];

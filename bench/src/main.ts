@@ -4,7 +4,7 @@
  */
 import { type RunOptions, renderSection, runSection, SYSTEMS, type SystemId } from './harness.ts';
 import { sections } from './sections/index.ts';
-import { activate, describeEnvironment, liveObjects, loadTf } from './systems.ts';
+import { activate, describeEnvironment, liveObjects, loadJax, loadTf } from './systems.ts';
 
 const USAGE = `usage: pnpm bench [section…] [--quick] [--cpu] [--rounds N] [--systems ${SYSTEMS.join(',')}] [--list]
   section    run only sections whose id contains this text (${sections.map((s) => s.id).join(', ')})
@@ -73,12 +73,10 @@ async function main(): Promise<void> {
     (s) => args.filters.length === 0 || args.filters.some((f) => s.id.includes(f.toLowerCase())),
   );
   if (selected.length === 0) fail(`no section matches ${args.filters.join(', ')}`);
-  const usesTf = args.systems.some((s) => s !== 'tensorloom');
-  if (usesTf) {
-    await loadTf();
-    // Start each backend once up front so backend start-up is never inside a measurement.
-    for (const s of args.systems) await activate(s);
-  }
+  if (args.systems.some((s) => s.startsWith('tfjs-'))) await loadTf();
+  if (args.systems.includes('jax-wasm')) await loadJax();
+  // Start each backend once up front so backend start-up is never inside a measurement.
+  for (const s of args.systems) await activate(s);
   const options: RunOptions = {
     systems: args.systems,
     rounds: args.rounds ?? (args.quick ? 1 : 3),

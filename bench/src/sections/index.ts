@@ -3,6 +3,7 @@
  * To add a benchmark, write a `Section` (see harness.ts) in its own file and list it here.
  */
 import type { Section } from '../harness.ts';
+import { cellsSection } from './cells.ts';
 import { charlmSection } from './charlm.ts';
 import { dispatchSection } from './dispatch.ts';
 import { lstmSection } from './lstm.ts';
@@ -14,5 +15,7 @@ export const sections: readonly Section[] = [
   dispatchSection,
   // Issue 4: one LSTM training step and the forward pass; issue 6: the char-LM step in characters/s.
   lstmSection,
+  // Issue 11: user-written cells and the shipped variants against the built-in layers.
+  cellsSection,
   charlmSection,
 ];

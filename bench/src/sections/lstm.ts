@@ -2,15 +2,17 @@
  * Section "lstm": one LSTM training step (batch 32, 50 steps, input 64, hidden 128, one layer, a linear head
  * on the last step's output, MSE, Adam) and the forward pass alone, TensorLoom's composed `LSTM` beside
  * `tf.layers.lstm` + `tf.layers.dense` trained with `model.trainOnBatch`. Both systems start from the same
- * weights, so the loss before and after one step is checked across them. The same step with a GRU is timed
- * too; tfjs's GRU is a different function (see `tfGruWeights`), so there each system only checks its own.
+ * weights, so the loss before and after one step is checked across them. jax-js runs the same LSTM step
+ * (`lstm-jax.ts`: jitted value-and-gradient of the unrolled loop, jitted Adam). The same step with a GRU is
+ * timed too; tfjs's GRU is a different function (see `tfGruWeights`), so there each system only checks its own.
  */
 import { manualSeed, narrow, noGrad, reshape, type Tensor, tensor } from '@tensorloom/autograd';
 import { GRU, LSTM } from '@tensorloom/lstm';
 import { Adam, Linear, Module, mseLoss, type Parameter } from '@tensorloom/nn';
-import type { BenchCase, Runner, Section } from '../harness.ts';
+import type { BenchCase, Prepare, Runner, Section } from '../harness.ts';
 import { normal } from '../inputs.ts';
 import { type Tf, tf } from '../systems.ts';
+import { jaxRegressor } from './lstm-jax.ts';
 
 /** A tfjs model as built by `tf.sequential`. */
 export type TfModel = ReturnType<Tf['sequential']>;
@@ -280,7 +282,7 @@ export function trainingSystems(
   theirs: () => Trainee,
   quick: boolean,
   slow: string,
-): Pick<BenchCase, 'systems' | 'unsupported'> {
+): { systems: BenchCase['systems']; unsupported: NonNullable<BenchCase['unsupported']> } {
   const tl = (): Runner => {
     const { step } = ours(false);
     return {
@@ -291,14 +293,27 @@ export function trainingSystems(
       },
     };
   };
-  const tfjs = (): Runner => {
-    const m = theirs();
+  const tfjs = peerTraining(`${label} (tfjs)`, theirs, theirs);
+  const systems: BenchCase['systems'] = { tensorloom: tl, 'tfjs-wasm': tfjs };
+  const unsupported: BenchCase['unsupported'] = {};
+  if (quick) unsupported['tfjs-cpu'] = `skipped under --quick: ${slow}`;
+  else systems['tfjs-cpu'] = tfjs;
+  return { systems, unsupported };
+}
+
+/**
+ * A peer's training-step runner: times `step` on `make()`'s model; its output check trains `forCheck()`'s
+ * fresh model for one step and reports the loss before and after (which must fall).
+ */
+export function peerTraining(label: string, make: () => Trainee, forCheck: () => Trainee): Prepare {
+  return () => {
+    const m = make();
     return {
       run: async () => void (await m.step()),
       output: async () => {
-        const fresh = theirs();
+        const fresh = forCheck();
         try {
-          return checkDescent(`${label} (tfjs)`, await fresh.step(), fresh.evaluate());
+          return checkDescent(label, await fresh.step(), fresh.evaluate());
         } finally {
           fresh.dispose?.();
         }
@@ -306,11 +321,12 @@ export function trainingSystems(
       dispose: () => m.dispose?.(),
     };
   };
-  const systems: BenchCase['systems'] = { tensorloom: tl, 'tfjs-wasm': tfjs };
-  const unsupported: BenchCase['unsupported'] = {};
-  if (quick) unsupported['tfjs-cpu'] = `skipped under --quick: ${slow}`;
-  else systems['tfjs-cpu'] = tfjs;
-  return { systems, unsupported };
+}
+
+/** jax-js's regressor from the shared weights; `singleBias` as in `ours`. */
+function jaxModel(p: Problem, singleBias = false) {
+  const weights = singleBias ? foldBias(p.weights, 'rnn.') : p.weights;
+  return jaxRegressor(weights, p.xTimeMajor, p.y, { T, B, I, H }, singleBias ? ['bias_hh'] : []);
 }
 
 function trainCase(p: Problem, quick: boolean): BenchCase {
@@ -321,6 +337,11 @@ function trainCase(p: Problem, quick: boolean): BenchCase {
     () => theirs(p),
     quick,
     'over a second per step',
+  );
+  systems['jax-wasm'] = peerTraining(
+    'lstm train (jax-js)',
+    () => jaxModel(p),
+    () => jaxModel(p, true),
   );
   // The losses agree to ~3e-7 when the maths is the same; one step lowers the loss by ~0.07, so 1e-5 notices
   // an update that is off by far less than its own size.
@@ -335,6 +356,7 @@ function gruTrainCase(p: Problem, quick: boolean): BenchCase {
     quick,
     'over a second per step',
   );
+  unsupported['jax-wasm'] = 'the bench writes only the LSTM step in jax-js';
   // Different functions (tfGruWeights): each system checks only that its own step lowers its loss.
   return { name: GRU_TRAIN, compareOutputs: false, systems, unsupported };
 }
@@ -361,6 +383,10 @@ function forwardCase(p: Problem): BenchCase {
           },
         ]),
       ),
+      'jax-wasm': () => {
+        const m = jaxModel(p);
+        return { run: () => void m.predict(), output: () => m.predict(), dispose: m.dispose };
+      },
     },
   };
 }
@@ -375,7 +401,9 @@ export const lstmSection: Section = {
     'backward, `Adam.step`; forward only under `noGrad`. tfjs: `tf.sequential` of `tf.layers.lstm` ' +
     "(recurrentActivation 'sigmoid') + `tf.layers.dense`, compiled with `tf.train.adam` and " +
     "'meanSquaredError', timing `await model.trainOnBatch(x, y)`, and `model.predict(x)` + `dataSync()`; " +
-    'x [B, T, in]. The GRU row is the same step with `GRU` / `tf.layers.gru`.',
+    'x [B, T, in]. jax-js (wasm): the 50-step loop unrolled in the loss, `jit(valueAndGrad(loss))`, Adam as ' +
+    'a jitted update, awaiting `blockUntilReady` on the new weights; forward only jitted. The GRU row is the ' +
+    'same step with `GRU` / `tf.layers.gru`.',
   metric: { kind: 'time', unit: 'ms' },
   // tfjs-cpu takes ~1.2 s per training step: one warm-up call for it, while the fast systems warm up for 300 ms.
   timing: { warmupMs: 300, warmupCalls: 1, samples: 5, minSamples: 2, maxMs: 1500 },
@@ -385,10 +413,13 @@ export const lstmSection: Section = {
   },
   notes: [
     "All systems start from the same weights (TensorLoom's seeded PyTorch-style init, copied into the tfjs " +
-      'layers: kernel = W_ihᵀ, recurrent kernel = W_hhᵀ, bias = b_ih + b_hh) and inputs. The output check ' +
-      'compares the forward outputs, and the loss before and after one Adam step (which must decrease); for ' +
-      "that check only, TensorLoom's two LSTM biases are folded into b_ih with b_hh frozen at 0, which is " +
-      "tfjs's single-bias model (with two biases Adam moves their sum twice as far per step).",
+      'layers: kernel = W_ihᵀ, recurrent kernel = W_hhᵀ, bias = b_ih + b_hh; into jax-js as they are) and ' +
+      'inputs. The output check compares the forward outputs, and the loss before and after one Adam step ' +
+      "(which must decrease); for that check only, TensorLoom's two LSTM biases are folded into b_ih with b_hh " +
+      "frozen at 0, which is tfjs's single-bias model (with two biases Adam moves their sum twice as far per " +
+      'step); jax-js gets the same folded weights, its b_hh frozen by a zero gradient.',
+    'jax-js runs on one thread here (its wasm worker pool needs a global `Worker`, which Node 20 lacks); its ' +
+      'first call traces and compiles the unrolled step (~1.7 s), inside the warm-up.',
     'PyTorch 1.13 `nn.LSTM` + `nn.Linear`, OpenBLAS, 1 thread, measured on this machine outside this run ' +
       '(issue 6): train step 16–17 ms (shown as 16.5), forward 5.2 ms. GRU train step: medians 16.8, 22.1 and ' +
       '21.9 ms in three runs of `bench/scripts/pytorch_reference.py` (with OpenBLAS; shown as 21.9). On ' +

@@ -36,9 +36,6 @@ export class Node {
 }
 
 let gradEnabled = true;
-/** The id of the innermost backward pass running (0 outside backward), and the last id handed out. */
-let currentPass = 0;
-let lastPass = 0;
 
 /** Whether ops currently record the graph. */
 export function isGradEnabled(): boolean {
@@ -52,26 +49,6 @@ function withGradMode<T>(enabled: boolean, fn: () => T): T {
     return fn();
   } finally {
     gradEnabled = previous;
-  }
-}
-
-/**
- * An id for the backward pass now running (0 when none), unique per pass; a backward started inside a VJP
- * has its own. Lets an op whose nodes share state across a pass (several nodes filing gradients for one
- * node that runs after them) tell one pass from the next, even when an earlier pass did not reach every node.
- */
-export function currentBackwardPass(): number {
-  return currentPass;
-}
-
-/** Runs `fn` as a new backward pass (see `currentBackwardPass`). */
-function inNewPass(fn: () => void): void {
-  const outer = currentPass;
-  currentPass = ++lastPass;
-  try {
-    fn();
-  } finally {
-    currentPass = outer;
   }
 }
 
@@ -237,10 +214,10 @@ export function runBackward(
       if (!retainGraph) release(node);
     }
     // Gradients still pending are computed now, together, while the pass's scope holds.
-    realize(stored);
+    realize(...stored);
   };
   // One residency scope per pass: weights a pass's VJPs keep in wasm memory are let go when it ends.
-  inNewPass(() => withResidentScope(() => withGradMode(createGraph, pass)));
+  withResidentScope(() => withGradMode(createGraph, pass));
   return inputs ? inputs.map((t) => wanted!.get(t) ?? null) : [];
 }
 

@@ -6,7 +6,6 @@ export { type CustomOpDefinition, customOp } from './custom.ts';
 export type { DType, TypedArray } from './dtype.ts';
 export {
   type BackwardOptions,
-  currentBackwardPass,
   enableGrad,
   type GradHook,
   isGradEnabled,
@@ -17,6 +16,7 @@ export {
 export { grad, grads, valueAndGrad, valueAndGrads, vjp } from './functional.ts';
 export { type CheckedFn, type GradcheckOptions, gradcheck, gradgradcheck } from './gradcheck.ts';
 export { isWasmEnabled, setWasmEnabled } from './kernels/wasm/module.ts';
+export { fusedKernelCount, isFusionEnabled, realize, setFusionEnabled, withFusion } from './lazy.ts';
 export * from './ops/index.ts';
 export { getRngState, manualSeed, setRngState } from './random.ts';
 export { broadcastShapes, type Shape } from './shape.ts';

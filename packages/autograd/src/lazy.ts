@@ -144,7 +144,7 @@ export function pendingNode(op: string, args: readonly Tensor[], params: readonl
   let depth = 0;
   for (const a of args) if (isFused(a)) depth = Math.max(depth, a.pending!.depth);
   if (depth >= MAX_DEPTH) {
-    realize(args.filter((a) => isFused(a) && a.pending!.depth >= MAX_DEPTH));
+    realize(...args.filter((a) => isFused(a) && a.pending!.depth >= MAX_DEPTH));
     depth = 0;
     for (const a of args) if (isFused(a)) depth = Math.max(depth, a.pending!.depth);
   }
@@ -169,8 +169,12 @@ export interface Destination {
   strides: readonly number[];
 }
 
-/** Computes pending tensors; tensors of one shape and dtype are computed by one fused kernel. */
-export function realize(tensors: readonly Tensor[]): void {
+/**
+ * Computes pending tensors now (a no-op for computed ones); those of one shape and dtype are computed by one
+ * fused kernel, with the intermediates they share computed once. The time loops call it on each step's new
+ * state, which makes a cell's step one kernel.
+ */
+export function realize(...tensors: Tensor[]): void {
   realizeInto(tensors.map((t) => ({ tensor: t, into: null })));
 }
 

@@ -52,7 +52,7 @@ export class Tensor {
 
   /** Contiguous row-major elements (computed on first read when the tensor is pending). */
   get data(): TypedArray {
-    if (this.storage === null) realize([this]);
+    if (this.storage === null) realize(this);
     return this.storage!;
   }
 

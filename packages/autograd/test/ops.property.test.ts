@@ -43,16 +43,21 @@ const notDifferentiable = new Set([
   'argmin',
   // cuts the graph by design
   'detach',
-  // backend switches
+  // backend switches and scheduling
   'isWasmEnabled',
   'setWasmEnabled',
+  'withResidentWeights',
+  'isFusionEnabled',
+  'setFusionEnabled',
+  'withFusion',
+  'realize',
+  'fusedKernelCount',
   // shape helpers and the engine's machinery
   'broadcastShapes',
   'sameShape',
   'noGrad',
   'enableGrad',
   'isGradEnabled',
-  'currentBackwardPass',
   'grad',
   'grads',
   'valueAndGrad',

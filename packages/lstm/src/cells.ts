@@ -135,8 +135,7 @@ abstract class CellBase<S extends RecurrentState> extends Module implements Recu
  * The four gates' weights are stacked in that order: weight_ih [4H, in], weight_hh [4H, H], biases [4H],
  * so all gates come from one matrix product per operand (see `lstmStep`). Driven by the combinators
  * (`recurrent`, `CellStack`), W_hh stays in WebAssembly memory for the whole loop; a hand-written loop over
- * `forward` gets the same by running inside autograd's `withResidentOperands([cell.weight_hh.data], ...)`
- * (`@tensorloom/autograd/kernels`).
+ * `forward` gets the same inside autograd's `withResidentWeights([cell.weight_hh], ...)`.
  */
 export class LSTMCell extends CellBase<LSTMState> {
   constructor(options: CellOptions) {

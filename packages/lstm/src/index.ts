@@ -9,8 +9,9 @@
  * - Sequence layers with `torch.nn.LSTM/GRU/RNN` semantics: `LSTM`, `GRU`, `RNN`.
  * - Variants: `PeepholeLSTMCell`, `CoupledLSTMCell`, `LayerNormLSTMCell`, `ProjectedLSTMCell`.
  * - Gate introspection: the `observe` option and `GateRecorder`.
- * - Fused pointwise steps (`lstmPointwise`, `gruPointwise`), each held equal to its composed definition
- *   (`lstmPointwiseComposed`, `gruPointwiseComposed`) by tests; the layers use them for speed.
+ *
+ * Nothing here is a kernel: every cell is its equations in autograd primitives, and the engine fuses each
+ * step's elementwise ops into one kernel, so a user's cell runs the way the built-in ones do.
  */
 export {
   type GateSink,
@@ -48,16 +49,6 @@ export {
   rnnStep,
   uniformParameter,
 } from './functional.ts';
-export {
-  type GRUPointwise,
-  type GRUPointwiseOptions,
-  gruPointwise,
-  gruPointwiseComposed,
-  type LSTMPointwise,
-  type LSTMPointwiseOptions,
-  lstmPointwise,
-  lstmPointwiseComposed,
-} from './fused.ts';
 export { GateRecorder, type RecordedStep } from './gates.ts';
 export {
   type CellSpec,
@@ -81,7 +72,6 @@ export {
   type StackedOptions,
   stacked,
 } from './recurrent.ts';
-export { splitParts, stackSteps, unbind } from './split.ts';
 export {
   CoupledLSTMCell,
   LayerNormLSTMCell,

@@ -5,7 +5,7 @@
  * The layers hold the parameters; each forward wraps them in pure cells and runs the `stacked` combinator.
  * `CellStack` does the same for any cell module.
  */
-import { type DType, stack, Tensor, transpose } from '@tensorloom/autograd';
+import { type DType, stack, Tensor, transpose, unbind } from '@tensorloom/autograd';
 import { Module, type Parameter } from '@tensorloom/nn';
 import { fmt, type RecurrentCell, type RecurrentState, type StepObserver } from './cell.ts';
 import { checkNonlinearity, checkShape, checkSize } from './cells.ts';
@@ -20,7 +20,6 @@ import {
   uniformParameter,
 } from './functional.ts';
 import { checkNotEmpty, type LengthPlan, type Lengths, planLengths, runStack } from './recurrent.ts';
-import { unbind } from './split.ts';
 
 /** Options shared by `LSTM`, `GRU` and `RNN` (PyTorch's constructor arguments in camelCase). */
 export interface RecurrentLayerOptions {

@@ -9,8 +9,19 @@
  * sequence is not active, its rows of the state are kept (selected, not recomputed arithmetic), which gives
  * exactly the packed result. Steps at t ≥ max ℓ are not computed at all.
  */
-import { cat, narrow, reshape, Tensor, where, zeroPad, zeros } from '@tensorloom/autograd';
-import { withResidentOperands } from '@tensorloom/autograd/kernels';
+import {
+  cat,
+  narrow,
+  realize,
+  reshape,
+  stack,
+  Tensor,
+  unbind,
+  where,
+  withResidentWeights,
+  zeroPad,
+  zeros,
+} from '@tensorloom/autograd';
 import { dropout } from '@tensorloom/nn';
 import {
   fmt,
@@ -19,8 +30,8 @@ import {
   type RecurrentState,
   type StepObserver,
   selectState,
+  stateTensors,
 } from './cell.ts';
-import { stackSteps, unbind } from './split.ts';
 
 /** Sequence lengths, one per batch entry, each in [1, T]; any order (like `enforce_sorted=False`). */
 export type Lengths = readonly number[] | Int32Array | Tensor;
@@ -154,25 +165,24 @@ function runDirection<S extends RecurrentState>(
     : unbind(xs);
   const outputs = new Array<Tensor>(L);
   const direction = reverse ? 1 : 0;
-  withResidentOperands(
-    (cell.stepWeights ?? []).map((w) => w.data),
-    () => {
-      for (let k = 0; k < L; k++) {
-        const t = reverse ? L - 1 - k : k;
-        const mask = plan.lengths && t >= plan.allActive ? activeMask(plan.lengths, t, input) : null;
-        const sink = observe ? (gates: Gates) => observe(gates, { t, layer, direction, mask }) : undefined;
-        const next = cell.step(steps[t]!, state, sink);
-        if (mask) {
-          outputs[t] = where(mask, cell.output(next), 0);
-          state = selectState(mask, next, state);
-        } else {
-          outputs[t] = cell.output(next);
-          state = next;
-        }
+  withResidentWeights(cell.stepWeights ?? [], () => {
+    for (let k = 0; k < L; k++) {
+      const t = reverse ? L - 1 - k : k;
+      const mask = plan.lengths && t >= plan.allActive ? activeMask(plan.lengths, t, input) : null;
+      const sink = observe ? (gates: Gates) => observe(gates, { t, layer, direction, mask }) : undefined;
+      const next = cell.step(steps[t]!, state, sink);
+      if (mask) {
+        outputs[t] = where(mask, cell.output(next), 0);
+        state = selectState(mask, next, state);
+      } else {
+        outputs[t] = cell.output(next);
+        state = next;
       }
-    },
-  );
-  const out = stackSteps(outputs);
+      // The step's elementwise ops run here as one fused kernel whose outputs are the new state.
+      realize(outputs[t]!, ...stateTensors(state));
+    }
+  });
+  const out = stack(outputs, 0);
   return [L < T ? zeroPad(out, 0, 0, T - L) : out, state];
 }
 

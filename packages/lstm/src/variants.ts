@@ -5,6 +5,7 @@
  */
 import {
   add,
+  chunk,
   type DType,
   gemm,
   linear,
@@ -19,7 +20,6 @@ import { LayerNorm, Module, type Parameter } from '@tensorloom/nn';
 import type { GateSink, RecurrentCell } from './cell.ts';
 import { type CellOptions, checkCellInput, checkShape, checkSize, type StepOptions } from './cells.ts';
 import { type LSTMState, lstmInput, lstmStep, uniformParameter } from './functional.ts';
-import { splitParts } from './split.ts';
 
 /**
  * What the LSTM variants share: sizes, the [h, c] state, the single-step `forward` with its checks, and
@@ -88,9 +88,9 @@ export abstract class LSTMVariantCell extends Module implements RecurrentCell<LS
 }
 
 /** The four gate pre-activations, xp + h·W_hhᵀ split in PyTorch's order. */
-function fourGates(xp: Tensor, h: Tensor, weightHh: Tensor, H: number): [Tensor, Tensor, Tensor, Tensor] {
+function fourGates(xp: Tensor, h: Tensor, weightHh: Tensor): [Tensor, Tensor, Tensor, Tensor] {
   const gates = add(xp, gemm(h, weightHh, { transB: true }));
-  return splitParts(gates, [H, H, H, H], 1) as [Tensor, Tensor, Tensor, Tensor];
+  return chunk(gates, 4, 1) as [Tensor, Tensor, Tensor, Tensor];
 }
 
 /**
@@ -128,7 +128,7 @@ export class PeepholeLSTMCell extends LSTMVariantCell {
     return lstmInput(x, this);
   }
   step(xp: Tensor, [h, c]: LSTMState, observe?: GateSink): LSTMState {
-    const [ai, af, ag, ao] = fourGates(xp, h, this.weight_hh, this.hiddenSize);
+    const [ai, af, ag, ao] = fourGates(xp, h, this.weight_hh);
     const i = sigmoid(add(ai, mul(this.weight_ci, c)));
     const f = sigmoid(add(af, mul(this.weight_cf, c)));
     const g = tanh(ag);
@@ -167,9 +167,8 @@ export class CoupledLSTMCell extends LSTMVariantCell {
     return lstmInput(x, this);
   }
   step(xp: Tensor, [h, c]: LSTMState, observe?: GateSink): LSTMState {
-    const H = this.hiddenSize;
     const gates = add(xp, gemm(h, this.weight_hh, { transB: true }));
-    const [ai, ag, ao] = splitParts(gates, [H, H, H], 1) as [Tensor, Tensor, Tensor];
+    const [ai, ag, ao] = chunk(gates, 3, 1) as [Tensor, Tensor, Tensor];
     const i = sigmoid(ai);
     const f = sub(1, i);
     const g = tanh(ag);
@@ -221,8 +220,7 @@ export class LayerNormLSTMCell extends LSTMVariantCell {
   }
   step(xp: Tensor, [h, c]: LSTMState, observe?: GateSink): LSTMState {
     const gates = add(xp, this.ln_hh.forward(gemm(h, this.weight_hh, { transB: true })));
-    const H = this.hiddenSize;
-    const [ai, af, ag, ao] = splitParts(gates, [H, H, H, H], 1) as [Tensor, Tensor, Tensor, Tensor];
+    const [ai, af, ag, ao] = chunk(gates, 4, 1) as [Tensor, Tensor, Tensor, Tensor];
     const i = sigmoid(ai);
     const f = sigmoid(af);
     const g = tanh(ag);

@@ -19,14 +19,15 @@ import { describe, expect, it } from 'vitest';
 interface Report {
   status: string;
   losses: number[];
-  cellCalls: number;
+  fusedKernels: number;
 }
 
-// The bundle's entry: a small LSTM regressor in float32 (H = 8, so its cells can run in WebAssembly),
-// trained with Adam for 40 steps on a fixed target. `globalThis.tensorloomCheck()` returns the report.
+// The bundle's entry: a small LSTM regressor in float32, trained with Adam for 40 steps on a fixed target,
+// its products in WebAssembly and its steps as fused kernels generated in the page.
+// \`globalThis.tensorloomCheck()\` returns the report.
 const entry = `
-import { manualSeed, randn } from '@tensorloom/autograd';
-import { wasmCellCallCount, wasmStatus } from '@tensorloom/autograd/kernels';
+import { fusedKernelCount, manualSeed, randn } from '@tensorloom/autograd';
+import { wasmStatus } from '@tensorloom/autograd/kernels';
 import { LSTM } from '@tensorloom/lstm';
 import { Adam, Linear, mseLoss } from '@tensorloom/nn';
 
@@ -38,7 +39,7 @@ globalThis.tensorloomCheck = () => {
   const x = randn([6, 5, 4]);
   const y = randn([5, 1]);
   const optimizer = new Adam([...lstm.parameters(), ...head.parameters()], { lr: 0.05 });
-  const before = wasmCellCallCount();
+  const before = fusedKernelCount();
   const losses = [];
   for (let step = 0; step < 40; step++) {
     optimizer.zeroGrad();
@@ -49,7 +50,7 @@ globalThis.tensorloomCheck = () => {
     optimizer.step();
     losses.push(loss.item());
   }
-  return { status: wasmStatus(), losses, cellCalls: wasmCellCallCount() - before };
+  return { status: wasmStatus(), losses, fusedKernels: fusedKernelCount() - before };
 };
 `;
 
@@ -67,7 +68,7 @@ async function bundle(): Promise<string> {
 
 function expectTrained(report: Report): void {
   expect(report.status).toBe('ready');
-  expect(report.cellCalls).toBeGreaterThan(0);
+  expect(report.fusedKernels).toBeGreaterThan(0);
   expect(report.losses.every(Number.isFinite)).toBe(true);
   expect(report.losses.at(-1)!).toBeLessThan(report.losses[0]! / 10);
 }

@@ -9,8 +9,6 @@ import {
   noGrad,
   randn,
   sigmoid,
-  split,
-  stack,
   sub,
   sum,
   type Tensor,
@@ -27,10 +25,7 @@ import {
   LSTMCell,
   type RecurrentCell,
   recurrent,
-  splitParts,
   stacked,
-  stackSteps,
-  unbind,
   uniformParameter,
 } from '../src/index.ts';
 import { constant, expectClose, fastGradcheck, leaf, lengthsFrom } from './helpers.ts';
@@ -261,54 +256,5 @@ describe('stateful use and truncated BPTT', () => {
     });
     const after = noGrad(loss);
     expect(after.item()).toBeLessThan(before.item());
-  });
-});
-
-describe('splitParts and unbind', () => {
-  it('match autograd split in values and gradients, with zeros for unused pieces', () => {
-    const x = leaf([3, 7]);
-    const y = x.detach().clone().requiresGrad_();
-    const sizes = [2, 0, 4, 1];
-    const ours = splitParts(x, sizes, 1);
-    const theirs = split(y, sizes, 1);
-    ours.forEach((p, k) => {
-      expectClose(p, theirs[k]!, 0);
-    });
-    const weights = sizes.map((s) => constant([3, s]));
-    // Piece 2 is left out of the loss.
-    const loss = (parts: Tensor[]) =>
-      parts.reduce(
-        (acc, p, k) => (k === 2 ? acc : add(acc, sum(mul(p, weights[k]!)))),
-        zeros([], { dtype: 'float64' }),
-      );
-    loss(ours).backward();
-    loss(theirs).backward();
-    expectClose(x.grad!, y.grad!, 0);
-    expect(narrow(x.grad!, 1, 2, 4).data.every((v) => v === 0)).toBe(true);
-  });
-
-  it('passes first- and second-order checks, and survives a retained second backward', () => {
-    const x = leaf([4, 2, 3]);
-    const w = constant([4, 2, 3]);
-    fastGradcheck(() => unbind(x).map((p, t) => mul(tanh(p), t + 1)), [x], 7, true);
-    const out = unbind(x).reduce(
-      (acc, p, t) => add(acc, sum(mul(p, narrow(w, 0, t, 1).reshape([2, 3])))),
-      zeros([], { dtype: 'float64' }),
-    );
-    out.backward(undefined, { retainGraph: true });
-    out.backward();
-    expectClose(x.grad!, mul(w, 2), 1e-15);
-    expect(() => splitParts(x, [1, 2], 0)).toThrow(
-      'splitParts: sizes [1,2] do not add up to dim 0 of shape [4,2,3]',
-    );
-  });
-
-  it('stackSteps matches stack and has correct first and second derivatives', () => {
-    const xs = [leaf([2, 3]), leaf([2, 3]), leaf([2, 3])];
-    expectClose(stackSteps(xs), stack(xs, 0), 0);
-    fastGradcheck(() => tanh(stackSteps(xs.map((x) => mul(x, x)))), xs, 5, true);
-    expect(() => stackSteps([leaf([2, 3]), leaf([3, 2])])).toThrow(
-      /all tensors must have one shape and dtype/,
-    );
   });
 });

@@ -1,18 +1,8 @@
 /**
- * `@tensorloom/autograd/kernels`: kernel-level entry points for packages that build fused ops on autograd
- * (as `@tensorloom/lstm` does): typed arrays in, typed arrays out, no graph. Each WebAssembly kernel returns
- * false when it cannot run (backend off or not ready, unsupported size), and the caller then runs its own
- * JavaScript kernel, which stays the reference the tests hold the WebAssembly one to. Residency scopes
- * (`withResidentOperands`, `keepResident`) let a loop keep the weights every iteration multiplies by in
- * WebAssembly memory, copied and packed once; `@tensorloom/lstm`'s time loop uses them for W_hh.
+ * `@tensorloom/autograd/kernels`: the WebAssembly backend's switches and residency scopes, on typed arrays.
+ * Residency scopes (`withResidentOperands`, `keepResident`) let a loop keep the operands every iteration
+ * multiplies by in WebAssembly memory, copied and packed once; tensor code uses `withResidentWeights`.
  */
-export {
-  wasmCellCallCount,
-  wasmGruBackward,
-  wasmGruForward,
-  wasmLstmBackward,
-  wasmLstmForward,
-} from './wasm/cells.ts';
 export {
   isWasmEnabled,
   keepResident,

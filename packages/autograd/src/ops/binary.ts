@@ -3,7 +3,7 @@
  * operands are read at the output's shape, and each operand's gradient is summed back to its own shape
  * with `sumTo` (the VJP of broadcasting), so the per-op rules below are written as if shapes agreed.
  */
-import { record } from '../engine.ts';
+import { isGradEnabled, record } from '../engine.ts';
 import * as k from '../kernels/elementwise.ts';
 import { markSaved } from '../lazy.ts';
 import { broadcastShapes, repeatsAlongLeadingDims } from '../shape.ts';
@@ -55,7 +55,7 @@ function binary(
   reads: ReadonlyArray<'a' | 'b' | 'y'> = [],
 ): Tensor {
   const [ta, tb, y] = compute(op, a, b, kernel);
-  if (reads.length > 0 && (ta.requiresGrad || tb.requiresGrad)) {
+  if (reads.length > 0 && isGradEnabled() && (ta.requiresGrad || tb.requiresGrad)) {
     for (const r of reads) markSaved(r === 'a' ? ta : r === 'b' ? tb : y);
   }
   return record(op, [ta, tb], y, (g) => {
@@ -212,7 +212,7 @@ export function where(condition: TensorLike, a: TensorLike, b: TensorLike): Tens
     k.where(dataAt(tc, shape), dataAt(ta, shape), dataAt(tb, shape), out.data);
     return out;
   });
-  if (ta.requiresGrad || tb.requiresGrad) markSaved(tc);
+  if (isGradEnabled() && (ta.requiresGrad || tb.requiresGrad)) markSaved(tc);
   return record('where', [ta, tb], y, (g) => {
     const zero = zerosLike(g);
     return [

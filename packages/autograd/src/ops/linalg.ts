@@ -7,6 +7,7 @@
 import { deferredProduct } from '../deferred.ts';
 import { isGradEnabled, record } from '../engine.ts';
 import { matmul as matmulKernel } from '../kernels/matmul.ts';
+import { withResidentOperands } from '../kernels/wasm/module.ts';
 import { broadcastShapes, fmt, sizeOf } from '../shape.ts';
 import type { Tensor } from '../tensor.ts';
 import { checkTensor, coerce, empty } from './helpers.ts';
@@ -143,4 +144,16 @@ function affine(rows: Tensor, weight: Tensor, bias: Tensor): Tensor {
       : null,
     bias.requiresGrad ? sum(g, 0) : null,
   ]);
+}
+
+/**
+ * Runs `fn` promising that `weights` are not written meanwhile, so products may keep them packed in the
+ * WebAssembly kernels' memory across calls instead of copying them in at every call (float32 only; a
+ * no-op elsewhere). The time loops use it for the weights a cell declares in `stepWeights`.
+ */
+export function withResidentWeights<T>(weights: readonly Tensor[], fn: () => T): T {
+  return withResidentOperands(
+    weights.map((w) => w.data),
+    fn,
+  );
 }

@@ -298,7 +298,11 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
         into: { data: y.data, offset: starts[i]! * strides[d]!, strides },
       })),
     );
-  } else tensors.forEach((t, i) => narrowInto(t.data, y.shape, d, starts[i]!, y.data));
+  } else {
+    tensors.forEach((t, i) => {
+      narrowInto(t.data, y.shape, d, starts[i]!, y.data);
+    });
+  }
   return record('cat', tensors, y, (g) =>
     tensors.map((t, i) => (t.requiresGrad ? narrow(g, d, starts[i]!, t.shape[d]!) : null)),
   );

@@ -1,10 +1,10 @@
 /**
- * Loader of the WebAssembly SIMD kernel module (sources: generate-gemm.mjs, cells-source.mjs and
+ * Loader of the WebAssembly SIMD kernel module (sources: generate-gemm.mjs and
  * reduce-source.mjs, joined by source.mjs; built by scripts/build-wasm.mjs into module-wasm.generated.ts).
  * The module is instantiated lazily on first use, after checking that the engine validates SIMD; until it
  * is ready (or where it cannot run) callers keep using their JavaScript kernels. Tensors own plain JS typed
  * arrays, so each kernel call copies its operands into wasm memory and its results back out (gemm.ts,
- * cells.ts, reduce.ts); the memory grows to the largest problem seen and is reused by every call.
+ * reduce.ts); the memory grows to the largest problem seen and is reused by every call.
  */
 import type { TypedArray } from '../../dtype.ts';
 import { wasmModuleBase64 } from './module-wasm.generated.ts';
@@ -29,51 +29,6 @@ export interface WasmKernels {
   ): void;
   packedBBytes(n: number, k: number): number;
   packB(b: number, n: number, k: number, transB: number, dst: number): void;
-  lstmForward(
-    xp: number,
-    hh: number,
-    bias: number,
-    c: number,
-    act: number,
-    tc: number,
-    hOut: number,
-    cOut: number,
-    batch: number,
-    hidden: number,
-  ): void;
-  lstmBackward(
-    gh: number,
-    gc: number,
-    c: number,
-    act: number,
-    tc: number,
-    da: number,
-    dc: number,
-    db: number,
-    batch: number,
-    hidden: number,
-  ): void;
-  gruForward(
-    xp: number,
-    hh: number,
-    h: number,
-    act: number,
-    hOut: number,
-    batch: number,
-    hidden: number,
-  ): void;
-  gruBackward(
-    d: number,
-    hh: number,
-    h: number,
-    act: number,
-    dxp: number,
-    dhh: number,
-    dh: number,
-    withDh: number,
-    batch: number,
-    hidden: number,
-  ): void;
   sumAxis(x: number, outer: number, n: number, inner: number, out: number): void;
 }
 
@@ -120,7 +75,7 @@ const envFlag = (globalThis as { process?: { env?: Record<string, string | undef
 let enabled = !(envFlag !== undefined && ['0', 'false', 'off', 'no'].includes(envFlag.toLowerCase()));
 
 /**
- * Turns the WebAssembly float32 kernels (matmul, fused LSTM and GRU cells) on or off (default on; the
+ * Turns the WebAssembly float32 kernels (matmul, axis sums) on or off (default on; the
  * environment variable `TENSORLOOM_WASM=0` starts them off) and returns the previous setting. Off, every
  * kernel runs its plain JavaScript version.
  */
@@ -323,11 +278,6 @@ function warmUp(ex: WasmKernels): void {
   for (let round = 0; round < 4; round++) {
     for (let flags = 0; flags < 4; flags++)
       ex.gemm(a!, b!, c!, size, size, size, flags & 1, flags >> 1, work!, 0, round & 1);
-    // An LSTM cell of batch 4, hidden 96 over the same (zeroed) memory: 8 × 384 gates fit in size².
-    ex.lstmForward(a!, b!, c!, c!, work!, a!, b!, c!, 4, 96);
-    ex.lstmBackward(a!, b!, c!, work!, a!, b!, c!, a!, 4, 96);
-    ex.gruForward(a!, b!, c!, work!, a!, 4, 96);
-    ex.gruBackward(a!, b!, c!, work!, a!, b!, c!, 1, 4, 96);
     ex.sumAxis(a!, 1, size, size, c!);
   }
 }

@@ -1,13 +1,12 @@
 /**
- * The AssemblyScript source of the whole WebAssembly kernel module: the generated GEMM, the fused LSTM
- * and GRU cells and the axis sum, one module so that they share one memory (module.ts). scripts/build-wasm.mjs compiles it; a test
+ * The AssemblyScript source of the whole WebAssembly kernel module: the generated GEMM and the axis sum,
+ * one module so that they share one memory (module.ts). scripts/build-wasm.mjs compiles it; a test
  * checks the committed module was built from exactly this text.
  */
 
-import { cellKernelSource } from './cells-source.mjs';
 import { generateGemmSource } from './generate-gemm.mjs';
 import { reduceKernelSource } from './reduce-source.mjs';
 
 export function wasmModuleSource() {
-  return generateGemmSource() + cellKernelSource + reduceKernelSource;
+  return generateGemmSource() + reduceKernelSource;
 }

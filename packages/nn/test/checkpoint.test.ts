@@ -1,4 +1,5 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getRngState, linear, manualSeed, mul, randn, sum, Tensor, tensor } from '@tensorloom/autograd';
@@ -652,6 +653,34 @@ describe('training checkpoints', () => {
     await expect(writeFileAtomic(path, new Uint8Array([1, 2, 3]))).rejects.toThrow();
     expect(await readdir(sub)).toEqual(['taken']);
     expect(await readdir(path)).toEqual([]);
+  });
+
+  it('a save removes the temp files killed saves of the same target left, and nothing else', async () => {
+    const sub = await mkdtemp(join(dir, 'stale-'));
+    const path = join(sub, 'ckpt.safetensors');
+    await saveCheckpoint(path, { model: new Inner(), step: 1 });
+    // A pid that was running a moment ago and has exited (what a SIGKILLed trainer leaves).
+    const dead = spawnSync(process.execPath, ['-e', '']).pid;
+    expect(dead).toBeGreaterThan(0);
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    const files: Record<string, { old: boolean; kept: boolean }> = {
+      [`ckpt.safetensors.tmp-${dead}-0123456789ab`]: { old: true, kept: false }, // dead writer: stale
+      // This process's pid but not one of its saves: an earlier incarnation (containers reuse pids).
+      [`ckpt.safetensors.tmp-${process.pid}-aaaaaaaaaaaa`]: { old: true, kept: false },
+      [`ckpt.safetensors.tmp-${dead}-bbbbbbbbbbbb`]: { old: false, kept: true }, // touched within the minute
+      [`ckpt.safetensors.tmp-${process.ppid}-cccccccccccc`]: { old: true, kept: true }, // writer alive
+      [`other.safetensors.tmp-${dead}-dddddddddddd`]: { old: true, kept: true }, // another target's
+      [`ckpt.safetensors.tmp-${dead}-notes`]: { old: true, kept: true }, // not our naming
+      'ckpt.safetensors.tmp-backup': { old: true, kept: true },
+    };
+    for (const [name, { old }] of Object.entries(files)) {
+      await writeFile(join(sub, name), new Uint8Array(1000));
+      if (old) await utimes(join(sub, name), hourAgo, hourAgo);
+    }
+    await saveCheckpoint(path, { model: new Inner(), step: 2 });
+    const kept = Object.keys(files).filter((name) => files[name]!.kept);
+    expect((await readdir(sub)).sort()).toEqual(['ckpt.safetensors', ...kept].sort());
+    expect((await loadCheckpoint(path, { model: new Inner() })).step).toBe(2);
   });
 
   it('writes the exact bytes, replacing a longer previous file', async () => {

@@ -520,7 +520,7 @@ describe('untrusted input: every malformed file throws a clear loadSafetensors e
     // Past the limit, 90 MB of junk: were the parser to read on, it would fail on the junk instead (or take
     // seconds); the refusal names the limit, so parsing stopped at entry SAFETENSORS_MAX_ENTRIES + 1.
     const head = `{${emptyEntries(SAFETENSORS_MAX_ENTRIES + 1)},`;
-    const text = head + '"x":'.padEnd(90_000_000, ' ') + '!';
+    const text = `${head}${'"x":'.padEnd(90_000_000, ' ')}!`;
     expect(text.length).toBeLessThan(SAFETENSORS_MAX_HEADER_BYTES);
     expectLoadError(
       build(text, 0),

@@ -3,7 +3,19 @@
  * fields in definition order (no manual registration), and named with PyTorch's dotted paths
  * (`encoder.0.weight`), so state dicts line up key for key with PyTorch's.
  */
-import { cast, type DType, noGrad, Tensor } from '@tensorloom/autograd';
+import { cast, type DType, noGrad, Tensor, type TypedArray } from '@tensorloom/autograd';
+
+/**
+ * Points a parameter at the storage of `value` (same shape, possibly another dtype), keeping the object: what
+ * PyTorch's `Module._apply` does with `param.data = fn(param.data)`. `Tensor.data` and `Tensor.dtype` are
+ * `readonly` to stop users from swapping storage under a live graph; they are ordinary writable fields at
+ * run time, and this module-private helper is the one place that writes them, for parameters (leaves).
+ */
+function setStorage(p: Parameter, value: Tensor): void {
+  const fields = p as unknown as { data: TypedArray; dtype: DType };
+  fields.data = value.data;
+  fields.dtype = value.dtype;
+}
 
 /** A tensor that is a learnable parameter of a module: a leaf with `requiresGrad` set. */
 export class Parameter extends Tensor {
@@ -116,49 +128,85 @@ export abstract class Module {
    * an error; a shape mismatch is always an error. Nothing is written unless every check passes.
    */
   loadStateDict(stateDict: Readonly<Record<string, Tensor>>, options: { strict?: boolean } = {}): LoadResult {
-    const { strict = true } = options;
+    return this.prepareLoadStateDict(stateDict, options)();
+  }
+
+  /**
+   * The checking half of `loadStateDict`: validates `stateDict` completely and returns a function that
+   * writes it (and cannot fail), so a caller restoring several objects (`restoreCheckpoint`) can check them
+   * all before changing any. Each entry is read exactly once, so an object whose getters answer differently
+   * on a second read cannot slip past the checks. A subclass that customises loading overrides this method.
+   */
+  prepareLoadStateDict(
+    stateDict: Readonly<Record<string, Tensor>>,
+    options: { strict?: boolean } = {},
+  ): () => LoadResult {
+    const where = `loadStateDict (${this.constructor.name})`;
+    if (typeof stateDict !== 'object' || stateDict === null || Array.isArray(stateDict)) {
+      const got = stateDict === null ? 'null' : Array.isArray(stateDict) ? 'an array' : typeof stateDict;
+      throw new Error(`${where}: expected an object of Tensors by key (as stateDict() returns), got ${got}`);
+    }
+    const { strict = true } = options ?? {};
     const own = new Map<string, Tensor>([...this.namedParameters(), ...this.namedBuffers()]);
     const keys = Object.keys(stateDict);
     const missingKeys = [...own.keys()].filter((k) => !Object.hasOwn(stateDict, k));
     const unexpectedKeys = keys.filter((k) => !own.has(k));
     const problems: string[] = [];
+    // The storage to copy from, per target, captured during validation and used unchanged by the write.
+    const writes: [Tensor, TypedArray][] = [];
     for (const key of keys) {
       const target = own.get(key);
-      const value = stateDict[key];
       if (!target) continue;
-      if (!(value instanceof Tensor)) problems.push(`${key}: expected a Tensor, got ${typeof value}`);
-      else if (value.shape.join() !== target.shape.join()) {
+      const value: unknown = stateDict[key];
+      if (!(value instanceof Tensor)) {
+        problems.push(`${key}: expected a Tensor, got ${value === null ? 'null' : typeof value}`);
+        continue;
+      }
+      const data = value.data;
+      if (value.shape.join() !== target.shape.join()) {
         problems.push(`${key}: shape [${value.shape}] in the state dict, [${target.shape}] in the module`);
+      } else if (data.length !== target.size) {
+        problems.push(`${key}: ${data.length} elements in the state dict, ${target.size} in the module`);
+      } else {
+        writes.push([target, data]);
       }
     }
     if (strict && missingKeys.length > 0) problems.push(`missing keys: ${missingKeys.join(', ')}`);
     if (strict && unexpectedKeys.length > 0) problems.push(`unexpected keys: ${unexpectedKeys.join(', ')}`);
-    if (problems.length > 0)
-      throw new Error(`loadStateDict (${this.constructor.name}): ${problems.join('; ')}`);
-    noGrad(() => {
-      for (const key of keys) {
-        const target = own.get(key);
-        if (target) target.data.set(stateDict[key]!.data);
-      }
-    });
-    return { missingKeys, unexpectedKeys };
+    if (problems.length > 0) throw new Error(`${where}: ${problems.join('; ')}`);
+    return () => {
+      for (const [target, data] of writes) target.data.set(data);
+      return { missingKeys, unexpectedKeys };
+    };
   }
 
-  /** Converts every parameter and buffer to `dtype` (parameters are replaced: create optimizers after this). */
+  /**
+   * Converts every parameter and buffer to `dtype`. Parameters are converted in place: each keeps its
+   * identity (and `requiresGrad`), so an optimizer built before the call goes on training the same objects;
+   * a gradient is converted with its parameter. Buffers are replaced by converted copies, as in PyTorch.
+   * Convert before building a graph: a graph recorded earlier still refers to the old values.
+   */
   to(dtype: DType): this {
-    for (const m of this.modules()) {
-      const fields = m as unknown as Record<string, unknown>;
-      for (const [key, value] of Object.entries(m)) {
-        if (value instanceof Parameter && value.dtype !== dtype) {
-          fields[key] = new Parameter(
-            noGrad(() => cast(value, dtype)),
-            value.requiresGrad,
-          );
-        } else if (value instanceof Tensor && m[BUFFERS].has(key) && value.dtype !== dtype) {
-          fields[key] = noGrad(() => cast(value, dtype));
+    if (dtype !== 'float32' && dtype !== 'float64') {
+      throw new Error(
+        `${this.constructor.name}.to: unknown dtype ${JSON.stringify(dtype)} (expected 'float32' or 'float64')`,
+      );
+    }
+    noGrad(() => {
+      // A parameter shared by several modules (tied weights) is converted once; the dtype check skips it after.
+      for (const p of this.parameters()) {
+        if (p.dtype === dtype) continue;
+        setStorage(p, cast(p, dtype));
+        if (p.grad !== null && p.grad.dtype !== dtype) p.grad = cast(p.grad, dtype);
+      }
+      for (const m of this.modules()) {
+        const fields = m as unknown as Record<string, unknown>;
+        for (const key of m[BUFFERS]) {
+          const value = fields[key];
+          if (value instanceof Tensor && value.dtype !== dtype) fields[key] = cast(value, dtype);
         }
       }
-    }
+    });
     return this;
   }
   /** `to('float64')`. */

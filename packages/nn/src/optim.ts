@@ -68,6 +68,25 @@ function copyAs(src: Tensor, like: Tensor): Tensor {
   return out;
 }
 
+/**
+ * Converts state buffers whose dtype differs from their parameter's (after `module.to()` converted the
+ * parameter in place), so the state keeps the parameter's precision as it would have had from the start.
+ */
+function matchDtype(state: ParamState, p: Tensor): void {
+  for (const key in state) {
+    const v = state[key];
+    if (v instanceof Tensor && v.dtype !== p.dtype) state[key] = copyAs(v, p);
+  }
+}
+
+/** A short description of a value of the wrong kind, for error messages. */
+function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a plain array';
+  if (typeof v === 'object') return `a ${v.constructor?.name ?? 'null-prototype object'}`;
+  return `a ${typeof v}`;
+}
+
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((n, i) => n === b[i]);
 }
@@ -86,6 +105,27 @@ function sameKind(a: unknown, b: unknown): boolean {
   if (Array.isArray(a))
     return Array.isArray(b) && a.length === b.length && a.every((x, i) => sameKind(x, b[i]));
   return typeof a === typeof b;
+}
+
+/**
+ * The constructor options over the optimizer's defaults. An unknown key is an error rather than ignored:
+ * `{ learningRate: 1 }` would otherwise train silently at the default rate.
+ */
+function withOptions<O extends OptimizerOptions>(
+  name: string,
+  defaults: { [K in keyof O]: O[K] | undefined },
+  options: Partial<O> | undefined,
+): Partial<O> {
+  if (options === undefined) return defaults as Partial<O>;
+  if (!isRecord(options)) {
+    throw new Error(`${name}: options must be an object, got ${options === null ? 'null' : typeof options}`);
+  }
+  const accepted = Object.keys(defaults);
+  const unknown = Object.keys(options).filter((k) => !accepted.includes(k));
+  if (unknown.length > 0) {
+    throw new Error(`${name}: unknown option(s) ${unknown.join(', ')} (accepted: ${accepted.join(', ')})`);
+  }
+  return { ...defaults, ...options } as Partial<O>;
 }
 
 /** Base class of the optimizers: parameter groups, the step loop, gradient clearing and state dicts. */
@@ -191,8 +231,14 @@ export abstract class Optimizer<
     noGrad(() => {
       this.paramGroups.forEach((group, gi) => {
         for (const p of group.params) {
-          const g = p.grad;
+          const g: unknown = p.grad;
           if (g === null) continue;
+          if (!(g instanceof Tensor)) {
+            throw new Error(
+              `${this.name}.step: the gradient of parameter ${group.params.indexOf(p)} of group ${gi} ` +
+                `(shape ${fmtShape(p.shape)}) is ${describeValue(g)}, expected a Tensor of that shape or null`,
+            );
+          }
           if (!sameShape(g.shape, p.shape) || g.dtype !== p.dtype) {
             throw new Error(
               `${this.name}.step: gradient of shape ${fmtShape(g.shape)} (${g.dtype}) does not match its ` +
@@ -203,6 +249,8 @@ export abstract class Optimizer<
           if (state === undefined) {
             state = this.initState(p, group);
             this.state.set(p, state);
+          } else {
+            matchDtype(state, p);
           }
           this.update(p, g.data, state, group);
         }
@@ -251,6 +299,15 @@ export abstract class Optimizer<
    * converted to each parameter's dtype. Everything is validated first, so a bad snapshot changes nothing.
    */
   loadStateDict(stateDict: StateValue): void {
+    this.prepareLoadStateDict(stateDict)();
+  }
+
+  /**
+   * The checking half of `loadStateDict`: validates `stateDict` completely (group layout, options, every
+   * state entry against its parameter) and returns a function that installs it and cannot fail, so
+   * `restoreCheckpoint` can check every part of a checkpoint before changing any.
+   */
+  prepareLoadStateDict(stateDict: StateValue): () => void {
     const where = `${this.name}.loadStateDict`;
     if (!isRecord(stateDict) || !isRecord(stateDict.state) || !Array.isArray(stateDict.paramGroups)) {
       throw new Error(`${where}: expected { state: {...}, paramGroups: [...] } as returned by stateDict()`);
@@ -278,13 +335,14 @@ export abstract class Optimizer<
         if (!Object.hasOwn(sg, key))
           throw new Error(`${where}: parameter group ${gi} is missing option ${key}`);
         const expected = current[key as keyof ParamGroup<O>];
-        if (!sameKind(sg[key], expected)) {
+        const value = copyOption(sg[key]);
+        if (!sameKind(value, expected)) {
           throw new Error(
-            `${where}: option ${key} of parameter group ${gi} is ${JSON.stringify(sg[key])}, ` +
+            `${where}: option ${key} of parameter group ${gi} is ${JSON.stringify(value)}, ` +
               `expected a value like ${JSON.stringify(expected)}`,
           );
         }
-        group[key] = copyOption(sg[key]);
+        group[key] = value;
       }
       for (const key of Object.keys(sg)) {
         if (key === 'params' || Object.hasOwn(this.defaults, key)) continue;
@@ -318,13 +376,15 @@ export abstract class Optimizer<
       if (!isRecord(entry)) throw new Error(`${where}: state of parameter ${key} must be an object`);
       newState.set(param, this.checkState(where, key, param, entry, this.stateSpec(group)));
     }
-    newGroups.forEach((g, i) => {
-      Object.keys(this.paramGroups[i]!).forEach((k) => {
-        delete (this.paramGroups[i] as unknown as Record<string, unknown>)[k];
+    return () => {
+      newGroups.forEach((g, i) => {
+        Object.keys(this.paramGroups[i]!).forEach((k) => {
+          delete (this.paramGroups[i] as unknown as Record<string, unknown>)[k];
+        });
+        Object.assign(this.paramGroups[i]!, g);
       });
-      Object.assign(this.paramGroups[i]!, g);
-    });
-    this.state = newState;
+      this.state = newState;
+    };
   }
 
   /** Validates one saved parameter state against the spec and returns a private copy of it. */
@@ -404,15 +464,15 @@ export type SGDState = { momentumBuffer: Tensor | null };
  */
 export class SGD extends Optimizer<SGDOptions, SGDState> {
   constructor(params: OptimizerParams<SGDOptions>, options: Partial<SGDOptions> = {}) {
-    super('SGD', params, {
-      lr: undefined,
-      momentum: 0,
-      dampening: 0,
-      nesterov: false,
-      weightDecay: 0,
-      maximize: false,
-      ...options,
-    });
+    super(
+      'SGD',
+      params,
+      withOptions<SGDOptions>(
+        'SGD',
+        { lr: undefined, momentum: 0, dampening: 0, nesterov: false, weightDecay: 0, maximize: false },
+        options,
+      ),
+    );
   }
 
   protected validate(g: ParamGroup<SGDOptions>): void {
@@ -566,15 +626,22 @@ abstract class AdamFamily extends Optimizer<AdamOptions, AdamState> {
     /** AdamW decays the weights directly (p ← p·(1 − lr·λ)); Adam adds λ·p to the gradient. */
     private readonly decoupled: boolean,
   ) {
-    super(name, params, {
-      lr: 1e-3,
-      betas: [0.9, 0.999],
-      eps: 1e-8,
-      weightDecay: defaultWeightDecay,
-      amsgrad: false,
-      maximize: false,
-      ...options,
-    });
+    super(
+      name,
+      params,
+      withOptions<AdamOptions>(
+        name,
+        {
+          lr: 1e-3,
+          betas: [0.9, 0.999],
+          eps: 1e-8,
+          weightDecay: defaultWeightDecay,
+          amsgrad: false,
+          maximize: false,
+        },
+        options,
+      ),
+    );
   }
   protected validate(g: ParamGroup<AdamOptions>): void {
     validateAdam(this.name, g);
@@ -626,16 +693,15 @@ export type RMSpropState = { step: number; squareAvg: Tensor; momentumBuffer?: T
  */
 export class RMSprop extends Optimizer<RMSpropOptions, RMSpropState> {
   constructor(params: OptimizerParams<RMSpropOptions>, options: Partial<RMSpropOptions> = {}) {
-    super('RMSprop', params, {
-      lr: 1e-2,
-      alpha: 0.99,
-      eps: 1e-8,
-      weightDecay: 0,
-      momentum: 0,
-      centered: false,
-      maximize: false,
-      ...options,
-    });
+    super(
+      'RMSprop',
+      params,
+      withOptions<RMSpropOptions>(
+        'RMSprop',
+        { lr: 1e-2, alpha: 0.99, eps: 1e-8, weightDecay: 0, momentum: 0, centered: false, maximize: false },
+        options,
+      ),
+    );
   }
   protected validate(g: ParamGroup<RMSpropOptions>): void {
     nonNegative('RMSprop', 'lr', g.lr);
@@ -719,15 +785,15 @@ export type AdagradState = { step: number; sum: Tensor };
  */
 export class Adagrad extends Optimizer<AdagradOptions, AdagradState> {
   constructor(params: OptimizerParams<AdagradOptions>, options: Partial<AdagradOptions> = {}) {
-    super('Adagrad', params, {
-      lr: 1e-2,
-      lrDecay: 0,
-      weightDecay: 0,
-      initialAccumulatorValue: 0,
-      eps: 1e-10,
-      maximize: false,
-      ...options,
-    });
+    super(
+      'Adagrad',
+      params,
+      withOptions<AdagradOptions>(
+        'Adagrad',
+        { lr: 1e-2, lrDecay: 0, weightDecay: 0, initialAccumulatorValue: 0, eps: 1e-10, maximize: false },
+        options,
+      ),
+    );
   }
   protected validate(g: ParamGroup<AdagradOptions>): void {
     nonNegative('Adagrad', 'lr', g.lr);

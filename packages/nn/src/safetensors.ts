@@ -4,8 +4,11 @@
  * raw little-endian tensor bytes, with offsets relative to the start of that data block.
  *
  * The loader treats every file as untrusted: each check below runs before any tensor memory is allocated,
- * so a hostile file costs at most a copy of its own size, and every failure is an `Error` whose message
- * starts with `loadSafetensors:` and says what is wrong.
+ * so a hostile file's tensors cost at most a copy of its own size, and every failure is an `Error` whose
+ * message starts with `loadSafetensors:` and says what is wrong. The header's own cost is bounded too: at
+ * most `maxEntries` tensors and metadata entries (`SAFETENSORS_MAX_ENTRIES` by default), a fixed budget of
+ * JSON values per entry, and objects of at most 64 keys, all counted while parsing, so an oversized header
+ * is refused after parsing no more than the allowed part.
  */
 import { Tensor } from '@tensorloom/autograd';
 
@@ -22,6 +25,31 @@ export interface SafetensorsContents {
 
 /** The largest header the loader accepts, as the reference implementation does: 100 MB of JSON. */
 export const SAFETENSORS_MAX_HEADER_BYTES = 100_000_000;
+
+/**
+ * The most tensors plus metadata entries a file may hold unless the reader is given another `maxEntries`
+ * (and the most `saveSafetensors` writes). Each entry costs a few hundred bytes as objects however little
+ * header text it takes (an empty tensor is ~50 bytes of JSON), so without a cap a 100 MB header of 1.7 M
+ * empty tensors would cost ~2 GB and ~20 s. Real files hold thousands of tensors; a training checkpoint a
+ * few per parameter.
+ */
+export const SAFETENSORS_MAX_ENTRIES = 100_000;
+
+/**
+ * JSON values (scalars, arrays, objects, keys) the header may hold per allowed entry. A tensor entry is
+ * about 10 plus one per dimension, so 80 admits tensors of up to 64 dimensions (numpy's limit) in every
+ * entry, while bounding what any header, however shaped, can make the parser allocate.
+ */
+const JSON_VALUES_PER_ENTRY = 80;
+
+/** Keys of an object inside the header other than the metadata (a tensor entry has 3; extras are ignored). */
+const MAX_JSON_MEMBERS = 64;
+
+/** Options of `readSafetensors`. */
+export interface ReadSafetensorsOptions {
+  /** The most tensors plus metadata entries to accept (default `SAFETENSORS_MAX_ENTRIES`). */
+  maxEntries?: number;
+}
 
 /** Bytes per element of the dtypes we read. */
 const ITEM_SIZE: Record<SafetensorsDtype, number> = { F16: 2, BF16: 2, F32: 4, F64: 8 };
@@ -78,9 +106,21 @@ const MAX_JSON_DEPTH = 16;
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-function parseHeaderJson(text: string): Json {
+function parseHeaderJson(text: string, maxEntries: number): Json {
   let pos = 0;
   const n = text.length;
+  // Both budgets are checked as the parser goes, so a header over either stops after parsing that much.
+  let entries = 0;
+  let values = 0;
+  const maxValues = JSON_VALUES_PER_ENTRY * maxEntries + JSON_VALUES_PER_ENTRY;
+  const countEntry = (): void => {
+    if (++entries > maxEntries) {
+      fail(
+        `header lists more than ${maxEntries} tensors and metadata entries (the limit; ` +
+          'pass a larger maxEntries to read such a file)',
+      );
+    }
+  };
 
   const jsonError = (what: string): never => {
     const near = pos < n ? `${JSON.stringify(text.slice(pos, pos + 12))}` : 'the end of the header';
@@ -168,13 +208,19 @@ function parseHeaderJson(text: string): Json {
     }
     return jsonError('unexpected token');
   };
-  const parseValue = (depth: number): Json => {
+  const parseValue = (depth: number, isMetadata = false): Json => {
+    if (++values > maxValues) {
+      fail(
+        `header holds more than ${maxValues} JSON values (${JSON_VALUES_PER_ENTRY} per allowed entry; ` +
+          'pass a larger maxEntries to read such a file)',
+      );
+    }
     skipWhitespace();
     if (pos >= n) jsonError('unexpected end');
     const c = text[pos];
     if (c === '{' || c === '[') {
       if (depth >= MAX_JSON_DEPTH) fail(`header JSON nests deeper than ${MAX_JSON_DEPTH} levels`);
-      return c === '{' ? parseObject(depth + 1) : parseArray(depth + 1);
+      return c === '{' ? parseObject(depth + 1, isMetadata) : parseArray(depth + 1);
     }
     if (c === '"') return parseString();
     if (c === 't') return literal('true', true);
@@ -182,9 +228,11 @@ function parseHeaderJson(text: string): Json {
     if (c === 'n') return literal('null', null);
     return parseNumber();
   };
-  const parseObject = (depth: number): Json => {
+  /** `depth` 1 is the header itself: its keys are entries, and so are those of its `__metadata__` object. */
+  const parseObject = (depth: number, isMetadata: boolean): Json => {
     pos++;
     const obj: { [key: string]: Json } = Object.create(null);
+    let members = 0;
     skipWhitespace();
     if (text[pos] === '}') {
       pos++;
@@ -195,10 +243,15 @@ function parseHeaderJson(text: string): Json {
       if (text[pos] !== '"') jsonError('expected a string key');
       const key = parseString();
       if (Object.hasOwn(obj, key)) fail(`header has the key ${q(key)} twice`);
+      members++;
+      if ((depth === 1 && key !== HEADER_KEY) || isMetadata) countEntry();
+      else if (depth > 1 && members > MAX_JSON_MEMBERS) {
+        fail(`header has an object with more than ${MAX_JSON_MEMBERS} keys (a tensor entry has 3)`);
+      }
       skipWhitespace();
       if (text[pos] !== ':') jsonError("expected ':'");
       pos++;
-      obj[key] = parseValue(depth);
+      obj[key] = parseValue(depth, depth === 1 && key === HEADER_KEY);
       skipWhitespace();
       if (text[pos] === ',') {
         pos++;
@@ -362,7 +415,14 @@ function checkEntry(name: string, info: Json | undefined): Entry {
  * Reads a safetensors file: its tensors and its `__metadata__`. F32 and F64 keep their dtype; F16 and BF16
  * are converted exactly to float32. Throws an `Error` starting with `loadSafetensors:` on any malformed input.
  */
-export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
+export function readSafetensors(
+  bytes: Uint8Array,
+  options: ReadSafetensorsOptions = {},
+): SafetensorsContents {
+  const maxEntries = options?.maxEntries ?? SAFETENSORS_MAX_ENTRIES;
+  if (!Number.isSafeInteger(maxEntries) || maxEntries < 0) {
+    fail(`maxEntries must be a non-negative integer, got ${String(maxEntries)}`);
+  }
   if (!(bytes instanceof Uint8Array)) {
     fail(`expected the file's bytes as a Uint8Array, got ${bytes === null ? 'null' : typeof bytes}`);
   }
@@ -386,7 +446,7 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
   } catch {
     fail('header is not valid UTF-8');
   }
-  const header = parseHeaderJson(text);
+  const header = parseHeaderJson(text, maxEntries);
   if (!isObject(header)) fail(`header must be a JSON object, got ${describe(header)}`);
 
   const metadata: Record<string, string> = Object.create(null);
@@ -449,8 +509,8 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
 }
 
 /** Reads the tensors of a safetensors file (see `readSafetensors` for the metadata too). */
-export function loadSafetensors(bytes: Uint8Array): Record<string, Tensor> {
-  return readSafetensors(bytes).tensors;
+export function loadSafetensors(bytes: Uint8Array, options?: ReadSafetensorsOptions): Record<string, Tensor> {
+  return readSafetensors(bytes, options).tensors;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -488,6 +548,14 @@ export function saveSafetensors(
   if (typeof tensors !== 'object' || tensors === null)
     saveFail(`expected an object of tensors, got ${tensors}`);
   const names = Object.keys(tensors);
+  const entries =
+    names.length + (typeof metadata === 'object' && metadata !== null ? Object.keys(metadata).length : 0);
+  if (entries > SAFETENSORS_MAX_ENTRIES) {
+    saveFail(
+      `${entries} tensors and metadata entries exceed SAFETENSORS_MAX_ENTRIES (${SAFETENSORS_MAX_ENTRIES}), ` +
+        'more than readers accept by default',
+    );
+  }
   const items: { name: string; tensor: Tensor; dtype: 'F32' | 'F64' }[] = [];
   for (const name of names) {
     if (name === HEADER_KEY) saveFail('"__metadata__" is reserved and cannot name a tensor');

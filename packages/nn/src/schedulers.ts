@@ -33,6 +33,25 @@ function finiteNumber(name: string, option: string, v: unknown): void {
 }
 
 /**
+ * Returns a constructor's options after checking that each key is one the scheduler knows: a misspelt option
+ * (`{ step_size: 2 }`) would otherwise fall back to its default without a word.
+ */
+function knownOptions<T extends object>(
+  name: string,
+  options: T,
+  accepted: readonly (keyof T & string)[],
+): T {
+  if (!isRecord(options)) {
+    throw new Error(`${name}: options must be an object, got ${options === null ? 'null' : typeof options}`);
+  }
+  const unknown = Object.keys(options).filter((k) => !accepted.includes(k as keyof T & string));
+  if (unknown.length > 0) {
+    throw new Error(`${name}: unknown option(s) ${unknown.join(', ')} (accepted: ${accepted.join(', ')})`);
+  }
+  return options;
+}
+
+/**
  * Checks a loaded `options` object against the live one: same keys, values of the same JSON kind (so a
  * snapshot of one scheduler type or configuration shape cannot silently load into another).
  */
@@ -86,7 +105,9 @@ export abstract class LRScheduler {
   }
   /** The scheduler's options, as saved in the state dict. */
   protected abstract options(): Record<string, StateValue>;
-  /** Restores options validated against `options()`. */
+  /** Throws unless loaded options (already of the right keys and kinds) hold valid values. */
+  protected abstract validateOptions(options: Record<string, unknown>): void;
+  /** Restores options that passed `validateOptions`. */
   protected abstract setOptions(options: Record<string, unknown>): void;
 
   /** Runs the epoch-0 step; subclasses call this at the end of their constructor, once their options are set. */
@@ -139,6 +160,11 @@ export abstract class LRScheduler {
 
   /** Restores a snapshot from `stateDict()`; validates it first, so a bad snapshot changes nothing. */
   loadStateDict(stateDict: StateValue): void {
+    this.prepareLoadStateDict(stateDict)();
+  }
+
+  /** The checking half of `loadStateDict`: validates, and returns a function that installs the state. */
+  prepareLoadStateDict(stateDict: StateValue): () => void {
     const where = `${this.name}.loadStateDict`;
     const n = this.optimizer.paramGroups.length;
     if (!isRecord(stateDict)) throw new Error(`${where}: expected an object as returned by stateDict()`);
@@ -153,11 +179,14 @@ export abstract class LRScheduler {
       throw new Error(`${where}: baseLrs must be ${n} number(s), one per group`);
     if (!isNumberArray(lastLr, n)) throw new Error(`${where}: lastLr must be ${n} number(s), one per group`);
     const options = checkOptions(where, stateDict.options, this.options());
-    this.setOptions(options);
-    this.lastEpoch = lastEpoch;
-    this.stepCount = stepCount;
-    this.baseLrs = [...baseLrs];
-    this.lastLr = [...lastLr];
+    this.validateOptions(options);
+    return () => {
+      this.setOptions(options);
+      this.lastEpoch = lastEpoch;
+      this.stepCount = stepCount;
+      this.baseLrs = [...baseLrs];
+      this.lastLr = [...lastLr];
+    };
   }
 }
 
@@ -171,8 +200,9 @@ export interface StepLROptions {
 export class StepLR extends LRScheduler {
   stepSize: number;
   gamma: number;
-  constructor(optimizer: AnyOptimizer, { stepSize, gamma = 0.1 }: StepLROptions) {
+  constructor(optimizer: AnyOptimizer, options: StepLROptions) {
     super('StepLR', optimizer);
+    const { stepSize, gamma = 0.1 } = knownOptions('StepLR', options, ['stepSize', 'gamma']);
     positiveInteger('StepLR', 'stepSize', stepSize);
     finiteNumber('StepLR', 'gamma', gamma);
     this.stepSize = stepSize;
@@ -189,9 +219,11 @@ export class StepLR extends LRScheduler {
   protected options(): Record<string, StateValue> {
     return { stepSize: this.stepSize, gamma: this.gamma };
   }
-  protected setOptions(o: Record<string, unknown>): void {
+  protected validateOptions(o: Record<string, unknown>): void {
     positiveInteger('StepLR', 'stepSize', o.stepSize);
     finiteNumber('StepLR', 'gamma', o.gamma);
+  }
+  protected setOptions(o: Record<string, unknown>): void {
     this.stepSize = o.stepSize as number;
     this.gamma = o.gamma as number;
   }
@@ -207,8 +239,9 @@ export interface MultiStepLROptions {
 export class MultiStepLR extends LRScheduler {
   milestones: number[];
   gamma: number;
-  constructor(optimizer: AnyOptimizer, { milestones, gamma = 0.1 }: MultiStepLROptions) {
+  constructor(optimizer: AnyOptimizer, options: MultiStepLROptions) {
     super('MultiStepLR', optimizer);
+    const { milestones, gamma = 0.1 } = knownOptions('MultiStepLR', options, ['milestones', 'gamma']);
     this.milestones = MultiStepLR.check(milestones);
     finiteNumber('MultiStepLR', 'gamma', gamma);
     this.gamma = gamma;
@@ -237,8 +270,11 @@ export class MultiStepLR extends LRScheduler {
   protected options(): Record<string, StateValue> {
     return { milestones: [...this.milestones], gamma: this.gamma };
   }
-  protected setOptions(o: Record<string, unknown>): void {
+  protected validateOptions(o: Record<string, unknown>): void {
     finiteNumber('MultiStepLR', 'gamma', o.gamma);
+    MultiStepLR.check(o.milestones);
+  }
+  protected setOptions(o: Record<string, unknown>): void {
     this.milestones = MultiStepLR.check(o.milestones);
     this.gamma = o.gamma as number;
   }
@@ -252,8 +288,9 @@ export interface ExponentialLROptions {
 /** Multiplies the lr by `gamma` every epoch: lr = base · γ^epoch. */
 export class ExponentialLR extends LRScheduler {
   gamma: number;
-  constructor(optimizer: AnyOptimizer, { gamma }: ExponentialLROptions) {
+  constructor(optimizer: AnyOptimizer, options: ExponentialLROptions) {
     super('ExponentialLR', optimizer);
+    const { gamma } = knownOptions('ExponentialLR', options, ['gamma']);
     finiteNumber('ExponentialLR', 'gamma', gamma);
     this.gamma = gamma;
     this.initialStep();
@@ -268,8 +305,10 @@ export class ExponentialLR extends LRScheduler {
   protected options(): Record<string, StateValue> {
     return { gamma: this.gamma };
   }
-  protected setOptions(o: Record<string, unknown>): void {
+  protected validateOptions(o: Record<string, unknown>): void {
     finiteNumber('ExponentialLR', 'gamma', o.gamma);
+  }
+  protected setOptions(o: Record<string, unknown>): void {
     this.gamma = o.gamma as number;
   }
 }
@@ -290,8 +329,9 @@ export interface CosineAnnealingLROptions {
 export class CosineAnnealingLR extends LRScheduler {
   tMax: number;
   etaMin: number;
-  constructor(optimizer: AnyOptimizer, { tMax, etaMin = 0 }: CosineAnnealingLROptions) {
+  constructor(optimizer: AnyOptimizer, options: CosineAnnealingLROptions) {
     super('CosineAnnealingLR', optimizer);
+    const { tMax, etaMin = 0 } = knownOptions('CosineAnnealingLR', options, ['tMax', 'etaMin']);
     positiveInteger('CosineAnnealingLR', 'tMax', tMax);
     finiteNumber('CosineAnnealingLR', 'etaMin', etaMin);
     this.tMax = tMax;
@@ -314,9 +354,11 @@ export class CosineAnnealingLR extends LRScheduler {
   protected options(): Record<string, StateValue> {
     return { tMax: this.tMax, etaMin: this.etaMin };
   }
-  protected setOptions(o: Record<string, unknown>): void {
+  protected validateOptions(o: Record<string, unknown>): void {
     positiveInteger('CosineAnnealingLR', 'tMax', o.tMax);
     finiteNumber('CosineAnnealingLR', 'etaMin', o.etaMin);
+  }
+  protected setOptions(o: Record<string, unknown>): void {
     this.tMax = o.tMax as number;
     this.etaMin = o.etaMin as number;
   }
@@ -337,11 +379,13 @@ export class LinearLR extends LRScheduler {
   startFactor: number;
   endFactor: number;
   totalIters: number;
-  constructor(
-    optimizer: AnyOptimizer,
-    { startFactor = 1 / 3, endFactor = 1, totalIters = 5 }: LinearLROptions = {},
-  ) {
+  constructor(optimizer: AnyOptimizer, options: LinearLROptions = {}) {
     super('LinearLR', optimizer);
+    const {
+      startFactor = 1 / 3,
+      endFactor = 1,
+      totalIters = 5,
+    } = knownOptions('LinearLR', options, ['startFactor', 'endFactor', 'totalIters']);
     LinearLR.check(startFactor, endFactor, totalIters);
     this.startFactor = startFactor;
     this.endFactor = endFactor;
@@ -373,8 +417,10 @@ export class LinearLR extends LRScheduler {
   protected options(): Record<string, StateValue> {
     return { startFactor: this.startFactor, endFactor: this.endFactor, totalIters: this.totalIters };
   }
-  protected setOptions(o: Record<string, unknown>): void {
+  protected validateOptions(o: Record<string, unknown>): void {
     LinearLR.check(o.startFactor, o.endFactor, o.totalIters);
+  }
+  protected setOptions(o: Record<string, unknown>): void {
     this.startFactor = o.startFactor as number;
     this.endFactor = o.endFactor as number;
     this.totalIters = o.totalIters as number;
@@ -407,6 +453,7 @@ export class LambdaLR extends LRScheduler {
   protected options(): Record<string, StateValue> {
     return {};
   }
+  protected validateOptions(): void {}
   protected setOptions(): void {}
 }
 
@@ -469,7 +516,16 @@ export class ReduceLROnPlateau {
       cooldown = 0,
       minLr = 0,
       eps = 1e-8,
-    } = options;
+    } = knownOptions('ReduceLROnPlateau', options, [
+      'mode',
+      'factor',
+      'patience',
+      'threshold',
+      'thresholdMode',
+      'cooldown',
+      'minLr',
+      'eps',
+    ]);
     const n = optimizer.paramGroups.length;
     const minLrs = Array.isArray(minLr) ? [...minLr] : Array.from({ length: n }, () => minLr);
     ReduceLROnPlateau.check({ mode, factor, patience, threshold, thresholdMode, cooldown, minLrs, eps }, n);
@@ -586,6 +642,11 @@ export class ReduceLROnPlateau {
 
   /** Restores a snapshot from `stateDict()`; validates it first, so a bad snapshot changes nothing. */
   loadStateDict(stateDict: StateValue): void {
+    this.prepareLoadStateDict(stateDict)();
+  }
+
+  /** The checking half of `loadStateDict`: validates, and returns a function that installs the state. */
+  prepareLoadStateDict(stateDict: StateValue): () => void {
     const where = 'ReduceLROnPlateau.loadStateDict';
     const n = this.optimizer.paramGroups.length;
     if (!isRecord(stateDict)) throw new Error(`${where}: expected an object as returned by stateDict()`);
@@ -599,20 +660,22 @@ export class ReduceLROnPlateau {
     if (!isNumberArray(lastLr, n)) throw new Error(`${where}: lastLr must be ${n} number(s), one per group`);
     const o = checkOptions(where, stateDict.options, this.stateDict().options as Record<string, unknown>);
     ReduceLROnPlateau.check(o, n);
-    Object.assign(this, {
-      mode: o.mode,
-      factor: o.factor,
-      patience: o.patience,
-      threshold: o.threshold,
-      thresholdMode: o.thresholdMode,
-      cooldown: o.cooldown,
-      minLrs: [...(o.minLrs as number[])],
-      eps: o.eps,
-      numBadEpochs,
-      cooldownCounter,
-      lastEpoch,
-    });
-    this.best = best === null ? this.worst() : best;
-    this.lastLr = [...lastLr];
+    return () => {
+      Object.assign(this, {
+        mode: o.mode,
+        factor: o.factor,
+        patience: o.patience,
+        threshold: o.threshold,
+        thresholdMode: o.thresholdMode,
+        cooldown: o.cooldown,
+        minLrs: [...(o.minLrs as number[])],
+        eps: o.eps,
+        numBadEpochs,
+        cooldownCounter,
+        lastEpoch,
+      });
+      this.best = best === null ? this.worst() : best;
+      this.lastLr = [...lastLr];
+    };
   }
 }

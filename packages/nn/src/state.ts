@@ -255,6 +255,12 @@ export interface Stateful {
   stateDict(): unknown;
   /** Restores a state produced by `stateDict()`. */
   loadStateDict(state: never, options?: never): unknown;
+  /**
+   * Optional, and present on `Module`, the optimizers and the schedulers: validates a state as
+   * `loadStateDict` would and returns a function that applies it without further checks, so
+   * `restoreCheckpoint` can check every part before it changes any.
+   */
+  prepareLoadStateDict?(state: never, options?: never): () => unknown;
 }
 
 /** What a training checkpoint holds: the model, optionally optimizer and scheduler, the step, extra data. */
@@ -310,9 +316,13 @@ export function serializeCheckpoint(checkpoint: Checkpoint): Uint8Array {
 }
 
 /**
- * Loads a checkpoint written by `serializeCheckpoint` into `targets` (model, then optimizer, then scheduler,
- * then the RNG) and returns its step and extra values. The file is fully parsed and checked before anything
- * is loaded; a target whose own `loadStateDict` rejects its state stops the restore there.
+ * Loads a checkpoint written by `serializeCheckpoint` into `targets` (model, optimizer, scheduler, RNG) and
+ * returns its step and extra values. All or nothing: the file is parsed, and every part (its format, step,
+ * RNG state and extra values, and the model, optimizer and scheduler states against their targets, through
+ * their `prepareLoadStateDict`) is checked before any target changes; a mismatch anywhere (SGD state for an
+ * Adam optimizer, two parameter groups for one) throws and leaves every target as it was.
+ * A custom target without `prepareLoadStateDict` is loaded after all checks passed and before the others;
+ * if it throws, nothing else has changed (but two such targets can only be loaded one after the other).
  */
 export function restoreCheckpoint(bytes: Uint8Array, targets: CheckpointTargets): RestoredCheckpoint {
   const fail = (message: string): never => {
@@ -341,9 +351,23 @@ export function restoreCheckpoint(bytes: Uint8Array, targets: CheckpointTargets)
     fail('a scheduler was given but the checkpoint holds no scheduler state');
 
   type Load = (state: StateValue, options?: { strict?: boolean }) => unknown;
-  (targets.model.loadStateDict as Load).call(targets.model, tree.model!, { strict: targets.strict ?? true });
-  if (targets.optimizer) (targets.optimizer.loadStateDict as Load).call(targets.optimizer, tree.optimizer!);
-  if (targets.scheduler) (targets.scheduler.loadStateDict as Load).call(targets.scheduler, tree.scheduler!);
+  type Prepare = (state: StateValue, options?: { strict?: boolean }) => () => unknown;
+  const parts: [Stateful, StateValue, { strict?: boolean } | undefined][] = [
+    [targets.model, tree.model!, { strict: targets.strict ?? true }],
+  ];
+  if (targets.optimizer) parts.push([targets.optimizer, tree.optimizer!, undefined]);
+  if (targets.scheduler) parts.push([targets.scheduler, tree.scheduler!, undefined]);
+  // Phase 1 checks every part and changes nothing; phase 2 applies them and cannot fail, except for custom
+  // targets that offer no separate check, which therefore go first.
+  const unchecked: (() => unknown)[] = [];
+  const commits: (() => unknown)[] = [];
+  for (const [target, state, options] of parts) {
+    const prepare = target.prepareLoadStateDict as Prepare | undefined;
+    if (typeof prepare === 'function') commits.push(prepare.call(target, state, options));
+    else unchecked.push(() => (target.loadStateDict as Load).call(target, state, options));
+  }
+  for (const load of unchecked) load();
+  for (const commit of commits) commit();
   if (targets.restoreRng ?? true) setRngState(rng as number[]);
   return { step: step as number, extra: tree.extra };
 }

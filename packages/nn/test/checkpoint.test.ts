@@ -1,14 +1,15 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { linear, manualSeed, mul, randn, sum, Tensor, tensor } from '@tensorloom/autograd';
+import { getRngState, linear, manualSeed, mul, randn, sum, Tensor, tensor } from '@tensorloom/autograd';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Module, Parameter } from '../src/module.ts';
 import { loadCheckpoint, loadModule, saveCheckpoint, saveModule, writeFileAtomic } from '../src/node.ts';
-import { Adam } from '../src/optim.ts';
+import { Adam, type Optimizer, SGD } from '../src/optim.ts';
 import { loadSafetensors, readSafetensors, saveSafetensors } from '../src/safetensors.ts';
-import { StepLR } from '../src/schedulers.ts';
+import { CosineAnnealingLR, StepLR } from '../src/schedulers.ts';
 import {
   deserializeState,
   readState,
@@ -390,6 +391,123 @@ describe('saveModule / loadModule', () => {
   });
 });
 
+describe('restoreCheckpoint is all or nothing', () => {
+  /** One training step, so optimizers hold state (moments, momentum buffers) worth checking. */
+  const trainOnce = (model: Net, opt: Optimizer) => {
+    opt.zeroGrad();
+    const y = linear(mul(model.scale, randn([1, 2])), model.inner.weight, model.inner.bias);
+    sum(mul(y, y)).backward();
+    opt.step();
+  };
+  /** Everything a restore could change, as plain data. */
+  const snapshot = (model: Net, opt: Optimizer, sched?: { stateDict(): unknown }) =>
+    JSON.stringify({
+      model: paramsOf(model),
+      opt: serializeState(opt.stateDict() as StateValue),
+      sched: sched?.stateDict(),
+      rng: getRngState(),
+    });
+  /** A target set (a trained Adam with StepLR) to load a foreign checkpoint into. */
+  const adamTargets = () => {
+    manualSeed(11);
+    const model = new Net();
+    const optimizer = new Adam(model.parameters(), { lr: 0.01 });
+    trainOnce(model, optimizer);
+    const scheduler = new StepLR(optimizer, { stepSize: 3 });
+    return { model, optimizer, scheduler };
+  };
+
+  it('SGD state into Adam: throws naming the optimizer and leaves model, optimizer and RNG unchanged', () => {
+    manualSeed(1);
+    const model = new Net();
+    const sgd = new SGD(model.parameters(), { lr: 0.1, momentum: 0.9 });
+    trainOnce(model, sgd);
+    const bytes = serializeCheckpoint({ model, optimizer: sgd, step: 1 });
+    const t = adamTargets();
+    const before = snapshot(t.model, t.optimizer);
+    expect(() => restoreCheckpoint(bytes, { model: t.model, optimizer: t.optimizer })).toThrow(
+      /^Adam\.loadStateDict: parameter group 0 is missing option betas/,
+    );
+    expect(snapshot(t.model, t.optimizer)).toBe(before);
+  });
+
+  it('two parameter groups into one: throws and changes nothing', () => {
+    manualSeed(2);
+    const model = new Net();
+    const two = new Adam([{ params: [model.scale] }, { params: model.inner.parameters(), lr: 0.1 }]);
+    trainOnce(model, two);
+    const bytes = serializeCheckpoint({ model, optimizer: two, step: 1 });
+    const t = adamTargets();
+    const before = snapshot(t.model, t.optimizer);
+    expect(() => restoreCheckpoint(bytes, { model: t.model, optimizer: t.optimizer })).toThrow(
+      'Adam.loadStateDict: the state dict has 2 parameter group(s), this optimizer has 1',
+    );
+    expect(snapshot(t.model, t.optimizer)).toBe(before);
+  });
+
+  it('model and optimizer fit but the scheduler does not: nothing changes', () => {
+    manualSeed(3);
+    const model = new Net();
+    const opt = new Adam(model.parameters(), { lr: 0.05 });
+    trainOnce(model, opt);
+    const cosine = new CosineAnnealingLR(opt, { tMax: 10 });
+    cosine.step();
+    const bytes = serializeCheckpoint({ model, optimizer: opt, scheduler: cosine, step: 2 });
+    const t = adamTargets();
+    const before = snapshot(t.model, t.optimizer, t.scheduler);
+    expect(() => restoreCheckpoint(bytes, t)).toThrow(
+      /^StepLR\.loadStateDict: options have keys \{etaMin, tMax\}, expected \{gamma, stepSize\}/,
+    );
+    expect(snapshot(t.model, t.optimizer, t.scheduler)).toBe(before);
+    // The same checkpoint does load into matching targets, all parts at once.
+    const matching = new CosineAnnealingLR(t.optimizer, { tMax: 10 });
+    restoreCheckpoint(bytes, { ...t, scheduler: matching });
+    expect(paramsOf(t.model)).toEqual(paramsOf(model));
+    expect(t.optimizer.paramGroups[0]!.lr).toBe(opt.paramGroups[0]!.lr);
+    expect(matching.lastEpoch).toBe(1);
+  });
+
+  it('an optimizer state of the wrong shape fails before the (matching) model is written', () => {
+    manualSeed(4);
+    const model = new Net();
+    const opt = new Adam(model.parameters());
+    trainOnce(model, opt);
+    const sd = opt.stateDict();
+    sd.state['0']!.expAvg = tensor([1, 2, 3]);
+    const bytes = serializeState({
+      format: 'tensorloom.checkpoint',
+      version: 1,
+      step: 1,
+      rng: getRngState(),
+      model: model.stateDict(),
+      optimizer: sd as unknown as StateValue,
+    });
+    const t = adamTargets();
+    const before = snapshot(t.model, t.optimizer);
+    expect(() => restoreCheckpoint(bytes, { model: t.model, optimizer: t.optimizer })).toThrow(
+      'Adam.loadStateDict: state expAvg of parameter 0 has shape [3], the parameter has shape [2]',
+    );
+    expect(snapshot(t.model, t.optimizer)).toBe(before);
+  });
+
+  it('a custom target without prepareLoadStateDict that refuses its state leaves the model alone', () => {
+    manualSeed(5);
+    const bytes = serializeCheckpoint({ model: new Net(), optimizer: new FakeOptimizer(), step: 1 });
+    const model = new Net();
+    const before = paramsOf(model);
+    const refusing = {
+      stateDict: () => ({}),
+      loadStateDict: () => {
+        throw new Error('Custom.loadStateDict: refused');
+      },
+    };
+    expect(() => restoreCheckpoint(bytes, { model, optimizer: refusing })).toThrow(
+      'Custom.loadStateDict: refused',
+    );
+    expect(paramsOf(model)).toEqual(before);
+  });
+});
+
 describe('training checkpoints', () => {
   it('restores model, optimizer, scheduler, step, extra and the RNG stream', async () => {
     manualSeed(42);
@@ -535,6 +653,34 @@ describe('training checkpoints', () => {
     await expect(writeFileAtomic(path, new Uint8Array([1, 2, 3]))).rejects.toThrow();
     expect(await readdir(sub)).toEqual(['taken']);
     expect(await readdir(path)).toEqual([]);
+  });
+
+  it('a save removes the temp files killed saves of the same target left, and nothing else', async () => {
+    const sub = await mkdtemp(join(dir, 'stale-'));
+    const path = join(sub, 'ckpt.safetensors');
+    await saveCheckpoint(path, { model: new Inner(), step: 1 });
+    // A pid that was running a moment ago and has exited (what a SIGKILLed trainer leaves).
+    const dead = spawnSync(process.execPath, ['-e', '']).pid;
+    expect(dead).toBeGreaterThan(0);
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    const files: Record<string, { old: boolean; kept: boolean }> = {
+      [`ckpt.safetensors.tmp-${dead}-0123456789ab`]: { old: true, kept: false }, // dead writer: stale
+      // This process's pid but not one of its saves: an earlier incarnation (containers reuse pids).
+      [`ckpt.safetensors.tmp-${process.pid}-aaaaaaaaaaaa`]: { old: true, kept: false },
+      [`ckpt.safetensors.tmp-${dead}-bbbbbbbbbbbb`]: { old: false, kept: true }, // touched within the minute
+      [`ckpt.safetensors.tmp-${process.ppid}-cccccccccccc`]: { old: true, kept: true }, // writer alive
+      [`other.safetensors.tmp-${dead}-dddddddddddd`]: { old: true, kept: true }, // another target's
+      [`ckpt.safetensors.tmp-${dead}-notes`]: { old: true, kept: true }, // not our naming
+      'ckpt.safetensors.tmp-backup': { old: true, kept: true },
+    };
+    for (const [name, { old }] of Object.entries(files)) {
+      await writeFile(join(sub, name), new Uint8Array(1000));
+      if (old) await utimes(join(sub, name), hourAgo, hourAgo);
+    }
+    await saveCheckpoint(path, { model: new Inner(), step: 2 });
+    const kept = Object.keys(files).filter((name) => files[name]!.kept);
+    expect((await readdir(sub)).sort()).toEqual(['ckpt.safetensors', ...kept].sort());
+    expect((await loadCheckpoint(path, { model: new Inner() })).step).toBe(2);
   });
 
   it('writes the exact bytes, replacing a longer previous file', async () => {

@@ -1,6 +1,7 @@
 import { manualSeed, noGrad, randn, type Tensor, tensor, zeros } from '@tensorloom/autograd';
 import { describe, expect, it } from 'vitest';
 import {
+  Adam,
   Dropout,
   Embedding,
   LayerNorm,
@@ -10,6 +11,7 @@ import {
   Parameter,
   ReLU,
   Sequential,
+  SGD,
   Tanh,
 } from '../src/index.ts';
 
@@ -153,6 +155,63 @@ describe('Module: state dicts', () => {
     expect(() => m.loadStateDict(sd, { strict: false })).toThrow(/weight: shape \[3,2\]/);
   });
 
+  it('reads each entry once: a getter answering differently the second time changes nothing', () => {
+    const m = new Linear(2, 1);
+    const before = Array.from(m.weight.data);
+    let reads = 0;
+    const sd = { bias: tensor([0.5]) } as Record<string, Tensor>;
+    Object.defineProperty(sd, 'weight', {
+      enumerable: true,
+      get: () => {
+        reads += 1;
+        // Valid on the first read, a wrong shape on any later one.
+        return reads === 1 ? tensor([[1, 2]]) : tensor([[9, 9, 9]]);
+      },
+    });
+    m.loadStateDict(sd);
+    expect(reads).toBe(1);
+    expect(Array.from(m.weight.data)).toEqual([1, 2]);
+    // The reverse: invalid first, then valid. It throws and writes nothing.
+    reads = 0;
+    const m2 = new Linear(2, 1);
+    const w2 = Array.from(m2.weight.data);
+    const sd2 = { bias: tensor([0.5]) } as Record<string, Tensor>;
+    Object.defineProperty(sd2, 'weight', {
+      enumerable: true,
+      get: () => {
+        reads += 1;
+        return reads === 1 ? tensor([[9, 9, 9]]) : tensor([[1, 2]]);
+      },
+    });
+    expect(() => m2.loadStateDict(sd2)).toThrow(/weight: shape \[1,3\] in the state dict, \[1,2\]/);
+    expect(reads).toBe(1);
+    expect(Array.from(m2.weight.data)).toEqual(w2);
+    expect(before).toHaveLength(2);
+  });
+
+  it('refuses a state dict that is not an object, naming what it got', () => {
+    const m = new Linear(2, 1);
+    for (const [value, got] of [
+      [null, 'null'],
+      [undefined, 'undefined'],
+      [[tensor([1])], 'an array'],
+      ['weights.safetensors', 'string'],
+    ] as const) {
+      expect(() => m.loadStateDict(value as never)).toThrow(
+        new RegExp(`^loadStateDict \\(Linear\\): expected an object of Tensors by key .*, got ${got}$`),
+      );
+    }
+  });
+
+  it('a Tensor whose storage does not fill its shape is refused, not half-copied', () => {
+    const m = new Linear(2, 1);
+    const bad = tensor([[1, 2]]);
+    Object.defineProperty(bad, 'data', { value: new Float32Array(1) });
+    expect(() => m.loadStateDict({ weight: bad, bias: tensor([0]) })).toThrow(
+      /weight: 1 elements in the state dict, 2 in the module/,
+    );
+  });
+
   it('converts dtype while loading (a float64 state dict into a float32 module)', () => {
     const m = new Linear(1, 1);
     m.loadStateDict({
@@ -194,6 +253,75 @@ describe('Module: modes, dtype and gradients', () => {
     expect(m.forward(randn([2, 3], { dtype: 'float64' })).dtype).toBe('float64');
     m.float();
     expect(m.parameters().every((p) => p.dtype === 'float32')).toBe(true);
+  });
+
+  it('to() converts parameters in place: same objects, so an optimizer built before keeps training them', () => {
+    manualSeed(1);
+    const m = new Model();
+    const before = m.parameters();
+    const values = before.map((p) => Array.from(p.data));
+    const opt = new SGD(m.parameters(), { lr: 0.1 });
+    m.forward(randn([2, 3]))
+      .sum()
+      .backward();
+    m.double();
+    // Identity, dtype, values and the pending gradient all carried over.
+    expect(m.parameters()).toHaveLength(before.length);
+    m.parameters().forEach((p, i) => {
+      expect(p).toBe(before[i]);
+      expect(p.dtype).toBe('float64');
+      expect(p.data).toBeInstanceOf(Float64Array);
+      expect(Array.from(p.data)).toEqual(values[i]);
+      expect(p.grad!.dtype).toBe('float64');
+    });
+    expect(opt.paramGroups[0]!.params.every((p, i) => p === before[i])).toBe(true);
+    // The optimizer's step now moves the module's (float64) weights.
+    const w = m.head.weight;
+    const expected = Array.from(w.data, (v, i) => v - 0.1 * w.grad!.data[i]!);
+    opt.step();
+    expect(Array.from(w.data)).toEqual(expected);
+    // And a fresh float64 forward/backward reaches the same objects.
+    opt.zeroGrad();
+    m.forward(randn([2, 3], { dtype: 'float64' }))
+      .sum()
+      .backward();
+    expect(before.every((p) => p.grad !== null && p.grad.dtype === 'float64')).toBe(true);
+    m.float();
+    expect(m.parameters().every((p, i) => p === before[i] && p.data instanceof Float32Array)).toBe(true);
+  });
+
+  it('to() converts a parameter shared by two modules once, and refuses unknown dtypes', () => {
+    const a = new Linear(2, 2);
+    const tied = new Sequential(a, new Linear(2, 2));
+    (tied.at(1) as Linear).weight = a.weight;
+    const w = a.weight;
+    tied.double();
+    expect(a.weight).toBe(w);
+    expect((tied.at(1) as Linear).weight).toBe(w);
+    expect(w.dtype).toBe('float64');
+    expect(() => tied.to('int8' as never)).toThrow(
+      /Sequential.to: unknown dtype "int8" \(expected 'float32' or 'float64'\)/,
+    );
+  });
+
+  it('an optimizer whose state predates to() keeps its state, converted to the new dtype', () => {
+    manualSeed(2);
+    const m = new Linear(3, 2);
+    const opt = new Adam(m.parameters(), { lr: 0.01 });
+    m.forward(randn([4, 3]))
+      .sum()
+      .backward();
+    opt.step();
+    m.double();
+    m.zeroGrad();
+    m.forward(randn([4, 3], { dtype: 'float64' }))
+      .sum()
+      .backward();
+    opt.step();
+    const state = opt.state.get(m.weight)!;
+    expect(state.step).toBe(2);
+    expect(state.expAvg.dtype).toBe('float64');
+    expect(state.expAvgSq.dtype).toBe('float64');
   });
 
   it('zeroGrad clears the gradients that backward wrote', () => {

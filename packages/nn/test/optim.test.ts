@@ -353,6 +353,58 @@ describe('optimizer behaviour', () => {
     );
   });
 
+  it('refuses unknown option keys in every optimizer, naming the key and the accepted ones', () => {
+    const p = () => [tensor([1, 2], { requiresGrad: true })];
+    const cases: [string, () => unknown, string][] = [
+      [
+        'SGD',
+        () => new SGD(p(), { learningRate: 1 } as never),
+        'lr, momentum, dampening, nesterov, weightDecay, maximize',
+      ],
+      [
+        'Adam',
+        () => new Adam(p(), { learningRate: 1 } as never),
+        'lr, betas, eps, weightDecay, amsgrad, maximize',
+      ],
+      [
+        'AdamW',
+        () => new AdamW(p(), { learningRate: 1 } as never),
+        'lr, betas, eps, weightDecay, amsgrad, maximize',
+      ],
+      [
+        'RMSprop',
+        () => new RMSprop(p(), { learningRate: 1 } as never),
+        'lr, alpha, eps, weightDecay, momentum, centered, maximize',
+      ],
+      [
+        'Adagrad',
+        () => new Adagrad(p(), { learningRate: 1 } as never),
+        'lr, lrDecay, weightDecay, initialAccumulatorValue, eps, maximize',
+      ],
+    ];
+    for (const [name, make, accepted] of cases) {
+      expect(make).toThrow(`${name}: unknown option(s) learningRate (accepted: ${accepted})`);
+    }
+    expect(() => new Adam(p(), { lr: 0.1, weight_decay: 0.1, beta1: 0.9 } as never)).toThrow(
+      /^Adam: unknown option\(s\) weight_decay, beta1 \(accepted: /,
+    );
+    expect(() => new SGD(p(), null as never)).toThrow(/^SGD: options must be an object, got null$/);
+  });
+
+  it('step names the parameter whose gradient is not a Tensor (a plain array, a number)', () => {
+    const a = tensor([1, 2], { requiresGrad: true });
+    const b = tensor([[1, 2, 3]], { requiresGrad: true });
+    const opt = new Adam([{ params: [a] }, { params: [tensor([0], { requiresGrad: true }), b] }]);
+    b.grad = [1, 2, 3] as never;
+    expect(() => opt.step()).toThrow(
+      'Adam.step: the gradient of parameter 1 of group 1 (shape [1, 3]) is a plain array, expected a Tensor of that shape or null',
+    );
+    b.grad = 0.5 as never;
+    expect(() => opt.step()).toThrow(/parameter 1 of group 1 \(shape \[1, 3\]\) is a number/);
+    b.grad = new Float32Array(3) as never;
+    expect(() => opt.step()).toThrow(/is a Float32Array, expected a Tensor/);
+  });
+
   it('step rejects a gradient whose shape or dtype does not match its parameter', () => {
     const a = tensor([1, 2, 3], { requiresGrad: true });
     const opt = new RMSprop([a]);

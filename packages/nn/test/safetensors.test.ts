@@ -6,6 +6,7 @@ import {
   halfBitsToFloatBits,
   loadSafetensors,
   readSafetensors,
+  SAFETENSORS_MAX_ENTRIES,
   SAFETENSORS_MAX_HEADER_BYTES,
   saveSafetensors,
 } from '../src/safetensors.ts';
@@ -506,6 +507,65 @@ describe('untrusted input: every malformed file throws a clear loadSafetensors e
       build({ a: good }, 9),
       /tensors cover 8 bytes of data but the file holds 9 after the header/,
     );
+  });
+
+  /** `count` empty-tensor entries as header JSON members (what a 95 MB header of 1.7 M of them is made of). */
+  const emptyEntries = (count: number, from = 0): string =>
+    Array.from(
+      { length: count },
+      (_, i) => `"${from + i}":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}`,
+    ).join(',');
+
+  it('a huge header of empty tensors is refused once past the entry limit, without parsing the rest', () => {
+    // Past the limit, 90 MB of junk: were the parser to read on, it would fail on the junk instead (or take
+    // seconds); the refusal names the limit, so parsing stopped at entry SAFETENSORS_MAX_ENTRIES + 1.
+    const head = `{${emptyEntries(SAFETENSORS_MAX_ENTRIES + 1)},`;
+    const text = `${head}${'"x":'.padEnd(90_000_000, ' ')}!`;
+    expect(text.length).toBeLessThan(SAFETENSORS_MAX_HEADER_BYTES);
+    expectLoadError(
+      build(text, 0),
+      new RegExp(`header lists more than ${SAFETENSORS_MAX_ENTRIES} tensors and metadata entries`),
+    );
+  });
+
+  it('maxEntries counts tensors and metadata entries; exactly the limit loads', () => {
+    const header = (tensors: number, meta: number) =>
+      `{"__metadata__":{${Array.from({ length: meta }, (_, i) => `"m${i}":"v"`).join(',')}},${emptyEntries(tensors)}}`;
+    expect(Object.keys(loadSafetensors(build(header(900, 100), 0), { maxEntries: 1000 }))).toHaveLength(900);
+    expect(() => loadSafetensors(build(header(901, 100), 0), { maxEntries: 1000 })).toThrow(
+      /^loadSafetensors: header lists more than 1000 tensors and metadata entries/,
+    );
+    expect(() => loadSafetensors(build(header(1, 1001), 0), { maxEntries: 1000 })).toThrow(
+      /more than 1000 tensors and metadata entries/,
+    );
+    // The writer refuses to write what readers would refuse by default.
+    const empty = f32([]);
+    const many: Record<string, Tensor> = {};
+    for (let i = 0; i < SAFETENSORS_MAX_ENTRIES; i++) many[`t${i}`] = empty;
+    expect(() => saveSafetensors(many, { format: 'pt' })).toThrow(
+      `saveSafetensors: ${SAFETENSORS_MAX_ENTRIES + 1} tensors and metadata entries exceed SAFETENSORS_MAX_ENTRIES`,
+    );
+    expect(() => loadSafetensors(build('{}', 0), { maxEntries: -1 })).toThrow(
+      /^loadSafetensors: maxEntries must be a non-negative integer, got -1/,
+    );
+  });
+
+  it('bounds what any header shape can cost: JSON values per entry, keys per object', () => {
+    // A shape of 100,000 dimensions in the one tensor allowed: more values than 80 per allowed entry.
+    const longShape = `{"a":{"dtype":"F32","shape":[${'1,'.repeat(100_000)}1],"data_offsets":[0,4]}}`;
+    expect(() => loadSafetensors(build(longShape, 4), { maxEntries: 1 })).toThrow(
+      /^loadSafetensors: header holds more than 160 JSON values \(80 per allowed entry/,
+    );
+    // An entry with 65 extra fields (a tensor entry has 3).
+    const fields = Array.from({ length: 65 }, (_, i) => `"x${i}":0`).join(',');
+    expectLoadError(
+      build(`{"a":{"dtype":"F32","shape":[0],"data_offsets":[0,0],${fields}}}`, 0),
+      /header has an object with more than 64 keys \(a tensor entry has 3\)/,
+    );
+    // Up to 64 dimensions in every entry stay within the budget.
+    const deep = `[${Array(64).fill(1).join(',')}]`;
+    const ok = `{${Array.from({ length: 10 }, (_, i) => `"t${i}":{"dtype":"F32","shape":${deep},"data_offsets":[${4 * i},${4 * i + 4}]}`).join(',')}}`;
+    expect(Object.keys(loadSafetensors(build(ok, 40), { maxEntries: 10 }))).toHaveLength(10);
   });
 
   it('overlong names are cut short in messages', () => {

@@ -226,6 +226,44 @@ describe('scheduler behaviour', () => {
       /minLr must be a number >= 0 or 1 such number/,
     );
     expect(() => new ReduceLROnPlateau(opt(), { patience: -1 })).toThrow(/invalid patience -1/);
+    // A misspelt option is an error naming it and the accepted ones, not a silent default.
+    const unknown: [string, () => unknown, string, string][] = [
+      [
+        'StepLR',
+        () => new StepLR(opt(), { stepSize: 2, step_size: 3 } as never),
+        'step_size',
+        'stepSize, gamma',
+      ],
+      [
+        'MultiStepLR',
+        () => new MultiStepLR(opt(), { milestones: [2], gama: 0.5 } as never),
+        'gama',
+        'milestones, gamma',
+      ],
+      ['ExponentialLR', () => new ExponentialLR(opt(), { gamma: 0.5, lr: 1 } as never), 'lr', 'gamma'],
+      [
+        'CosineAnnealingLR',
+        () => new CosineAnnealingLR(opt(), { tMax: 5, T_max: 5 } as never),
+        'T_max',
+        'tMax, etaMin',
+      ],
+      [
+        'LinearLR',
+        () => new LinearLR(opt(), { warmup: 3 } as never),
+        'warmup',
+        'startFactor, endFactor, totalIters',
+      ],
+      [
+        'ReduceLROnPlateau',
+        () => new ReduceLROnPlateau(opt(), { min_lr: 0.1 } as never),
+        'min_lr',
+        'mode, factor, patience, threshold, thresholdMode, cooldown, minLr, eps',
+      ],
+    ];
+    for (const [name, make, key, accepted] of unknown) {
+      expect(make).toThrow(`${name}: unknown option(s) ${key} (accepted: ${accepted})`);
+    }
+    expect(() => new StepLR(opt(), null as never)).toThrow(/^StepLR: options must be an object, got null$/);
     // A failed construction leaves the optimizer untouched.
     const o = opt();
     expect(() => new StepLR(o, { stepSize: -2 })).toThrow();

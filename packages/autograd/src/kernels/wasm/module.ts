@@ -9,9 +9,18 @@
 import type { TypedArray } from '../../dtype.ts';
 import { wasmModuleBase64 } from './module-wasm.generated.ts';
 
+/**
+ * What is used of the module's `WebAssembly.Memory`, declared here so the published `.d.ts` type-checks
+ * without the DOM library (which declares the `WebAssembly` namespace; `lib: ["es2022"]` does not).
+ */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+
 /** The module's exports (byte addresses for every pointer argument). */
 export interface WasmKernels {
-  readonly memory: WebAssembly.Memory;
+  readonly memory: WasmMemory;
   heapBase(): number;
   workspaceBytes(m: number, n: number, k: number): number;
   gemm(

@@ -61,10 +61,19 @@ export class Tensor {
     return this.storage !== null;
   }
 
-  /** Gives a pending tensor its computed elements. */
+  /**
+   * Points this tensor at `data` (its shape's size; the dtype follows the array): how a pending tensor gets
+   * its computed elements, and how `Module.to()` converts a parameter in place, keeping the object.
+   */
   setStorage(data: TypedArray): void {
+    if (data.length !== this.size) {
+      throw new Error(
+        `setStorage: ${data.length} elements do not fill shape ${fmt(this.shape)} (${this.size} needed)`,
+      );
+    }
     this.storage = data;
     this.pending = null;
+    (this as { dtype: DType }).dtype = dtypeOf(data);
   }
 
   /** Number of dimensions. */

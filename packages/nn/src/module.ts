@@ -7,14 +7,10 @@ import { cast, type DType, noGrad, Tensor, type TypedArray } from '@tensorloom/a
 
 /**
  * Points a parameter at the storage of `value` (same shape, possibly another dtype), keeping the object: what
- * PyTorch's `Module._apply` does with `param.data = fn(param.data)`. `Tensor.data` and `Tensor.dtype` are
- * `readonly` to stop users from swapping storage under a live graph; they are ordinary writable fields at
- * run time, and this module-private helper is the one place that writes them, for parameters (leaves).
+ * PyTorch's `Module._apply` does with `param.data = fn(param.data)`.
  */
 function setStorage(p: Parameter, value: Tensor): void {
-  const fields = p as unknown as { data: TypedArray; dtype: DType };
-  fields.data = value.data;
-  fields.dtype = value.dtype;
+  p.setStorage(value.data);
 }
 
 /** A tensor that is a learnable parameter of a module: a leaf with `requiresGrad` set. */

@@ -127,7 +127,7 @@ function trace(module: Module, exampleInputs: readonly unknown[], paths: Map<Mod
     const forward = (module as unknown as { forward?: Forward }).forward;
     if (typeof forward !== 'function')
       throw new Error(`exportOnnx: ${module.constructor.name} has no forward method`);
-    const result = noGrad(() => forward.apply(module, exampleInputs));
+    const result = noGrad(() => forward.apply(module, [...exampleInputs]));
     return { calls, result };
   } finally {
     for (const m of patched) delete (m as unknown as { forward?: Forward }).forward;
@@ -151,12 +151,14 @@ function leaves(x: unknown, out: Leaf[], seen: Set<unknown>): Leaf[] {
   seen.add(x);
   if (x instanceof Tensor || isIntegerArray(x)) out.push(x);
   else if (Array.isArray(x)) for (const item of x) leaves(item, out, seen);
-  else if (Object.getPrototypeOf(x) === Object.prototype) for (const v of Object.values(x)) leaves(v, out, seen);
+  else if (Object.getPrototypeOf(x) === Object.prototype)
+    for (const v of Object.values(x)) leaves(v, out, seen);
   return out;
 }
 
 function checkNames(what: string, names: readonly string[] | undefined, count: number): string[] {
-  if (names === undefined) return count === 1 ? [what] : Array.from({ length: count }, (_, i) => `${what}_${i}`);
+  if (names === undefined)
+    return count === 1 ? [what] : Array.from({ length: count }, (_, i) => `${what}_${i}`);
   if (names.length !== count || names.some((n) => typeof n !== 'string' || n === '')) {
     throw new Error(
       `exportOnnx: ${what}Names must hold ${count} non-empty names (one per ${what === 'input' ? 'tensor or integer array of exampleInputs' : 'tensor of the result'}), got ${JSON.stringify(names)}`,
@@ -257,9 +259,17 @@ export function exportOnnx(
     }
     const name = g.unique(outputNames[i]!);
     if (name !== outputNames[i])
-      throw new Error(`exportOnnx: output name ${outputNames[i]} is already used by an input or another output`);
+      throw new Error(
+        `exportOnnx: output name ${outputNames[i]} is already used by an input or another output`,
+      );
     // Each output gets a node of its own, so an output may repeat another or be a graph input.
-    g.nodes.push({ name: `${name}/Identity`, opType: 'Identity', inputs: [v.name], outputs: [name], attributes: {} });
+    g.nodes.push({
+      name: `${name}/Identity`,
+      opType: 'Identity',
+      inputs: [v.name],
+      outputs: [name],
+      attributes: {},
+    });
     return { ...v, name };
   });
   for (const [v, type] of defaults) v.type ??= type;
@@ -282,7 +292,8 @@ export function exportOnnx(
 /** Records the graph value of every tensor of a call's result (both trees have the result's shape). */
 function pair(tree: ValueTree, result: unknown, values: Map<unknown, Value>, label: string): void {
   if (!Array.isArray(tree)) {
-    if (!(result instanceof Tensor)) throw new Error(`exportOnnx: ${label} returned ${String(result)}, not a tensor`);
+    if (!(result instanceof Tensor))
+      throw new Error(`exportOnnx: ${label} returned ${String(result)}, not a tensor`);
     values.set(result, tree as Value);
     return;
   }
@@ -295,6 +306,12 @@ function pair(tree: ValueTree, result: unknown, values: Map<unknown, Value>, lab
 
 function collectOutputs(x: unknown, out: Tensor[], where: string): void {
   if (x instanceof Tensor) out.push(x);
-  else if (Array.isArray(x)) x.forEach((item, i) => collectOutputs(item, out, `${where}[${i}]`));
-  else throw new Error(`exportOnnx: ${where} of forward is ${String(x)}; results must be tensors or arrays of them`);
+  else if (Array.isArray(x))
+    x.forEach((item, i) => {
+      collectOutputs(item, out, `${where}[${i}]`);
+    });
+  else
+    throw new Error(
+      `exportOnnx: ${where} of forward is ${String(x)}; results must be tensors or arrays of them`,
+    );
 }

@@ -205,7 +205,10 @@ function recurrent(kind: RecurrentKind): Exporter<RecurrentModule> {
       v.dims[2]!.fix();
       v.dims[1]!.unite(B);
       if (L === 1) return [v];
-      const sizes = g.ints(`${scope}.state_split`, Array.from({ length: L }, () => D));
+      const sizes = g.ints(
+        `${scope}.state_split`,
+        Array.from({ length: L }, () => D),
+      );
       const outputs = Array.from({ length: L }, (_, l) => ({
         name: `${what}_l${l}`,
         dims: [g.fixedDim(D), B, g.fixedDim(H)],
@@ -253,7 +256,12 @@ function recurrent(kind: RecurrentKind): Exporter<RecurrentModule> {
       finalH.push(Yh);
       if (Yc) finalC.push(Yc);
       // [T, D, B, H] → [T, B, D, H] → [T, B, D·H]
-      const moved = g.op('Transpose', scope, [Y], { perm: [0, 2, 1, 3] }, [T, B, g.fixedDim(D), g.fixedDim(H)]);
+      const moved = g.op('Transpose', scope, [Y], { perm: [0, 2, 1, 3] }, [
+        T,
+        B,
+        g.fixedDim(D),
+        g.fixedDim(H),
+      ]);
       input = g.op('Reshape', scope, [moved, g.ints('shape_keep2_merge', [0, 0, -1])], {}, [
         T,
         B,

@@ -37,11 +37,15 @@ export async function runOrt(
 }
 
 /** Max |a − b| after checking the shapes agree. */
-export function maxError(expected: Tensor, actual: { dims: readonly number[]; data: ArrayLike<number> }): number {
+export function maxError(
+  expected: Tensor,
+  actual: { dims: readonly number[]; data: ArrayLike<number> },
+): number {
   if (expected.shape.join(',') !== actual.dims.join(','))
     throw new Error(`shape mismatch: expected [${expected.shape}], got [${actual.dims}]`);
   let e = 0;
-  for (let i = 0; i < expected.data.length; i++) e = Math.max(e, Math.abs(expected.data[i]! - actual.data[i]!));
+  for (let i = 0; i < expected.data.length; i++)
+    e = Math.max(e, Math.abs(expected.data[i]! - actual.data[i]!));
   return e;
 }
 
@@ -74,7 +78,14 @@ export function caseName(c: RecurrentCase): string {
   return `${c.kind} ${parts.join(', ')}`;
 }
 
-const BASE = { numLayers: 1, bidirectional: false, batchFirst: false, bias: true, initialState: false, lengths: false };
+const BASE = {
+  numLayers: 1,
+  bidirectional: false,
+  batchFirst: false,
+  bias: true,
+  initialState: false,
+  lengths: false,
+};
 const VARIANTS: Partial<RecurrentCase>[] = [
   {},
   { numLayers: 2 },

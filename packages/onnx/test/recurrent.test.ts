@@ -32,7 +32,10 @@ describe('recurrent layers in ONNX Runtime', () => {
     const layer = makeLayer(c);
     const example = makeInputs(c, 7, 3, 2);
     const outputNames = OUTPUT_NAMES.slice(0, c.kind === 'LSTM' ? 3 : 2);
-    const bytes = exportOnnx(layer, forwardArgs(c, example), { inputNames: inputNames(example), outputNames });
+    const bytes = exportOnnx(layer, forwardArgs(c, example), {
+      inputNames: inputNames(example),
+      outputNames,
+    });
     let worst = 0;
     // The example's shapes, then a longer batch of shorter sequences through the same file.
     for (const inputs of [example, makeInputs(c, 4, 5, 3)]) {

@@ -18,7 +18,7 @@ import {
   RNNCell,
 } from '@tensorloom/lstm';
 import { Module } from '@tensorloom/nn';
-import { describe, GraphBuilder, type Value } from './graph.ts';
+import { type Dim, describe, GraphBuilder, type Value } from './graph.ts';
 import { type CallContext, EXPORTERS, type ValueTree } from './layers.ts';
 import { type ElemType, encodeModel } from './proto.ts';
 
@@ -274,7 +274,7 @@ export function exportOnnx(
   });
   for (const [v, type] of defaults) v.type ??= type;
 
-  const symbols = new Map();
+  const symbols = new Map<Dim, string>();
   return encodeModel({
     irVersion: IR_VERSION[opset]!,
     opsetVersion: opset,

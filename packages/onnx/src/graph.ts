@@ -113,7 +113,7 @@ export class GraphBuilder {
 
   /** An int64 vector constant (shapes, split sizes, axes). */
   ints(key: string, values: readonly number[]): Value {
-    return this.constant(`${key}`, 'int64', [values.length], values);
+    return this.constant(key, 'int64', [values.length], values);
   }
 
   /**

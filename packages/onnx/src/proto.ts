@@ -2,9 +2,9 @@
  * A protobuf writer for the part of `onnx.proto` (proto2, field numbers from the ONNX specification) that an
  * exported model uses: ModelProto, GraphProto, NodeProto, AttributeProto, TensorProto, ValueInfoProto.
  *
- * Why not a library: writing is the easy half of protobuf (three wire types: varint, 64-bit-free
- * length-delimited, fixed32), the subset is about twenty fields, and a writer of our own keeps the package
- * free of runtime dependencies and of a schema compiler. Decoding is left to the engines that read the
+ * Why not a library (protobufjs, @bufbuild/protobuf): writing is the easy half of protobuf (three wire types
+ * here: varint, length-delimited, fixed32), the subset is about twenty fields, and a writer of our own keeps
+ * the package free of runtime dependencies and of generated code from a schema compiler, in Node and browsers. Decoding is left to the engines that read the
  * files (the tests load every exported model in ONNX Runtime, which parses and checks it).
  */
 

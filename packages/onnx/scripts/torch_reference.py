@@ -28,7 +28,7 @@ def run(case):
     )
     kind = case["kind"]
     if kind == "LSTM":
-        layer = torch.nn.LSTM(**options)
+        layer = torch.nn.LSTM(proj_size=case["projSize"], **options)
     elif kind == "GRU":
         layer = torch.nn.GRU(**options)
     else:

@@ -173,7 +173,8 @@ function checkNames(what: string, names: readonly string[] | undefined, count: n
  * `exampleInputs` (embedding ids, `lengths`); batch, sequence and other non-feature dims are dynamic.
  *
  * Exports `Linear`, `Embedding`, `LayerNorm`, `Dropout` (identity), `Identity`, `Tanh`, `Sigmoid`, `ReLU`,
- * `GELU`, `Softmax`, `LogSoftmax`, and `LSTM`, `GRU`, `RNN` with every option but `projSize`, combined by
+ * `GELU`, `Softmax`, `LogSoftmax`, and `LSTM`, `GRU`, `RNN` with every option (an LSTM's `projSize` as Scan
+ * loops, since ONNX's LSTM has no projection), combined by
  * `Sequential` or by modules whose forward only calls these. Throws, naming the module, for anything else.
  */
 export function exportOnnx(
@@ -281,11 +282,13 @@ export function exportOnnx(
     producerName: 'tensorloom',
     producerVersion: '0.1.0',
     docString: options.docString ?? '',
-    graphName: module.constructor.name,
-    nodes: g.nodes,
-    initializers: g.initializers,
-    inputs: describe(g.inputs, symbols),
-    outputs: describe(outputs, symbols),
+    graph: {
+      name: module.constructor.name,
+      nodes: g.nodes,
+      initializers: g.initializers,
+      inputs: describe(g.inputs, symbols),
+      outputs: describe(outputs, symbols),
+    },
   });
 }
 

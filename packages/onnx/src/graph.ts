@@ -3,7 +3,15 @@
  * value and node name unique. Shapes matter only for the declared graph inputs and outputs, where a dimension
  * is either fixed (a feature size some layer depends on) or dynamic (batch, sequence, any other leading dim).
  */
-import type { AttributeValue, DimValue, ElemType, NodeValue, TensorValue, ValueInfo } from './proto.ts';
+import type {
+  AttributeValue,
+  DimValue,
+  ElemType,
+  GraphValue,
+  NodeValue,
+  TensorValue,
+  ValueInfo,
+} from './proto.ts';
 
 /**
  * A dimension of a traced value. Dims that must be equal (an LSTM's input batch and its h0's batch) are
@@ -58,7 +66,13 @@ export interface Value {
 }
 
 /** Attribute shorthands: numbers are ints (use `{ float }` for floats), arrays of numbers are ints. */
-export type Attr = number | string | readonly number[] | readonly string[] | { float: number };
+export type Attr =
+  | number
+  | string
+  | readonly number[]
+  | readonly string[]
+  | { float: number }
+  | { graph: GraphValue };
 
 function attribute(a: Attr): AttributeValue {
   if (typeof a === 'number') return { kind: 'int', value: a };
@@ -68,15 +82,23 @@ function attribute(a: Attr): AttributeValue {
       ? { kind: 'ints', value: a as number[] }
       : { kind: 'strings', value: a as string[] };
   }
-  return { kind: 'float', value: (a as { float: number }).float };
+  const scalar = a as { float: number } | { graph: GraphValue };
+  return 'graph' in scalar ? { kind: 'graph', value: scalar.graph } : { kind: 'float', value: scalar.float };
 }
 
 export class GraphBuilder {
   readonly nodes: NodeValue[] = [];
   readonly initializers: TensorValue[] = [];
   readonly inputs: Value[] = [];
-  private readonly names = new Set<string>();
   private readonly constants = new Map<string, Value>();
+
+  /** Names are shared with subgraphs: ONNX forbids a loop body to reuse a name of its enclosing graph. */
+  constructor(private readonly names = new Set<string>()) {}
+
+  /** A builder for a loop body: its own nodes and inputs, names unique across the whole model. */
+  subgraph(): GraphBuilder {
+    return new GraphBuilder(this.names);
+  }
 
   /** `base`, or `base_1`, `base_2`, … if taken. */
   unique(base: string): string {

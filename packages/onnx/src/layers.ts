@@ -19,6 +19,7 @@ import {
 } from '@tensorloom/nn';
 import type { Dim, GraphBuilder, Value } from './graph.ts';
 import { LogSoftmax, Softmax } from './modules.ts';
+import { projectedLSTM } from './projected.ts';
 import type { ElemType } from './proto.ts';
 
 /** Graph values shaped like a module's result. */
@@ -170,24 +171,16 @@ function packWeights(kind: RecurrentKind, m: RecurrentModule, layer: number) {
 }
 
 /**
- * A stacked LSTM, GRU or RNN as one ONNX operator per layer. Each layer's Y [T, D, B, H] becomes the next
- * layer's input [T, B, D·H] (Transpose, then Reshape with 0 = "keep this dim", so T and B stay dynamic);
- * h0/c0 [L·D, B, H] are split per layer and the layers' Y_h/Y_c concatenated back. `lengths` become
- * `sequence_lens` (int32 [B]), with PyTorch's packed-sequence meaning: steps past a sequence's length give
- * zeros, and its final state is the one at its last step. batchFirst is a transpose on either side, since
- * ONNX Runtime's CPU kernels take the time-major layout only.
+ * A stacked LSTM, GRU or RNN. `lengths` become `sequence_lens` (int32 [B]) with PyTorch's packed-sequence
+ * meaning: steps past a sequence's length give zeros, and its final state is the one at its last step.
+ * batchFirst is a transpose on either side, since ONNX Runtime's CPU kernels take the time-major layout only.
+ * An LSTM with projSize has no ONNX operator and is decomposed into Scan loops (see `projected.ts`).
  */
 function recurrent(kind: RecurrentKind): Exporter<RecurrentModule> {
   return (ctx, m, args) => {
     const { g, scope } = ctx;
-    if (m instanceof LSTM && m.projSize > 0) {
-      throw new Error(
-        `exportOnnx: ${scope} (LSTM with projSize ${m.projSize}) cannot be exported: ONNX's LSTM operator has no projection h = W_hr·(o ⊙ tanh c), and decomposing it into a Loop is not supported yet. Export the model without projSize, or hand it to PyTorch (torch.nn.LSTM(proj_size=…)) instead`,
-      );
-    }
     const H = m.hiddenSize;
-    const D = m.numDirections;
-    const L = m.numLayers;
+    const P = m instanceof LSTM && m.projSize > 0 ? m.projSize : H;
     const [x, state, options] = args as [unknown, unknown, { lengths?: unknown } | undefined];
     let input = floatInput(ctx, x, 'input', 1);
     const [t, b, f] = input.dims as [Dim, Dim, Dim];
@@ -196,28 +189,18 @@ function recurrent(kind: RecurrentKind): Exporter<RecurrentModule> {
     B.name('batch');
     if (m.batchFirst) input = g.op('Transpose', scope, [input], { perm: [1, 0, 2] }, [T, B, f]);
 
-    /** An initial state [L·D, B, H]: its batch is the input's; split per layer. */
-    const initial = (arg: unknown, what: string): (Value | null)[] => {
+    /** A given initial state [L·D, B, n]: its batch is the input's, the rest fixed. */
+    const initial = (arg: unknown, what: string): Value | null => {
       const v = ctx.optional(arg, what);
-      if (!v) return Array.from({ length: L }, () => null);
+      if (!v) return null;
       ctx.require(v, ['float'], what);
       v.dims[0]!.fix();
       v.dims[2]!.fix();
       v.dims[1]!.unite(B);
-      if (L === 1) return [v];
-      const sizes = g.ints(
-        `${scope}.state_split`,
-        Array.from({ length: L }, () => D),
-      );
-      const outputs = Array.from({ length: L }, (_, l) => ({
-        name: `${what}_l${l}`,
-        dims: [g.fixedDim(D), B, g.fixedDim(H)],
-      }));
-      return g.node('Split', scope, [v, sizes], outputs, { axis: 0 });
+      return v;
     };
     const [h0, c0] = m instanceof LSTM ? ((state ?? [null, null]) as [unknown, unknown]) : [state, null];
-    const hs = initial(h0, 'h0');
-    const cs = initial(c0, 'c0');
+    const states = { h0: initial(h0, 'h0'), c0: initial(c0, 'c0') };
 
     let lens: Value | null = null;
     if (options?.lengths !== undefined && options.lengths !== null) {
@@ -227,56 +210,94 @@ function recurrent(kind: RecurrentKind): Exporter<RecurrentModule> {
       lens.dims[0]!.unite(B);
     }
 
-    const attributes: Record<string, number | string | string[]> = {
-      hidden_size: H,
-      direction: D === 2 ? 'bidirectional' : 'forward',
-    };
-    // PyTorch's GRU applies the reset gate after the recurrent product: r ⊙ (h·W_hnᵀ + b_hn).
-    if (m instanceof GRU) attributes.linear_before_reset = 1;
-    if (m instanceof RNN) {
-      const act = m.nonlinearity === 'relu' ? 'Relu' : 'Tanh';
-      attributes.activations = Array.from({ length: D }, () => act);
-    }
-
-    const finalH: Value[] = [];
-    const finalC: Value[] = [];
-    for (let l = 0; l < L; l++) {
-      const w = packWeights(kind, m, l);
-      const W = g.constant(`${scope}.W_l${l}`, 'float', w.W.dims, w.W.data);
-      const R = g.constant(`${scope}.R_l${l}`, 'float', w.R.dims, w.R.data);
-      const Bias = w.B ? g.constant(`${scope}.B_l${l}`, 'float', w.B.dims, w.B.data) : null;
-      const stateDims = () => [g.fixedDim(D), B, g.fixedDim(H)];
-      const outputs = [
-        { name: `Y_l${l}`, dims: [T, g.fixedDim(D), B, g.fixedDim(H)] },
-        { name: `Y_h_l${l}`, dims: stateDims() },
-        ...(kind === 'LSTM' ? [{ name: `Y_c_l${l}`, dims: stateDims() }] : []),
-      ];
-      const inputs = [input, W, R, Bias, lens, hs[l]!, ...(kind === 'LSTM' ? [cs[l]!] : [])];
-      const [Y, Yh, Yc] = g.node(kind, scope, inputs, outputs, attributes) as [Value, Value, Value?];
-      finalH.push(Yh);
-      if (Yc) finalC.push(Yc);
-      // [T, D, B, H] → [T, B, D, H] → [T, B, D·H]
-      const moved = g.op('Transpose', scope, [Y], { perm: [0, 2, 1, 3] }, [
-        T,
-        B,
-        g.fixedDim(D),
-        g.fixedDim(H),
-      ]);
-      input = g.op('Reshape', scope, [moved, g.ints('shape_keep2_merge', [0, 0, -1])], {}, [
-        T,
-        B,
-        g.fixedDim(D * H),
-      ]);
-    }
-    const output = m.batchFirst
-      ? g.op('Transpose', scope, [input], { perm: [1, 0, 2] }, [B, T, input.dims[2]!])
-      : input;
-    const joined = (parts: Value[]): Value =>
-      parts.length === 1
-        ? parts[0]!
-        : g.op('Concat', scope, parts, { axis: 0 }, [g.fixedDim(L * D), B, g.fixedDim(H)]);
-    return kind === 'LSTM' ? [output, [joined(finalH), joined(finalC)]] : [output, joined(finalH)];
+    const layers =
+      m instanceof LSTM && m.projSize > 0
+        ? projectedLSTM(g, scope, m, input, states, lens)
+        : operatorLayers(kind, ctx, m, input, states, lens);
+    const [output, hN, cN] = layers as [Value, Value, Value?];
+    const outputBatchFirst = m.batchFirst
+      ? g.op('Transpose', scope, [output], { perm: [1, 0, 2] }, [B, T, g.fixedDim(m.numDirections * P)])
+      : output;
+    return cN ? [outputBatchFirst, [hN, cN]] : [outputBatchFirst, hN];
   };
+}
+
+/**
+ * One ONNX LSTM/GRU/RNN operator per layer. Each layer's Y [T, D, B, H] becomes the next layer's input
+ * [T, B, D·H] (Transpose, then Reshape with 0 = "keep this dim", so T and B stay dynamic); h0/c0 [L·D, B, H]
+ * are split per layer and the layers' Y_h/Y_c concatenated back.
+ * Returns the time-major output and the final states (hN, and cN for an LSTM).
+ */
+function operatorLayers(
+  kind: RecurrentKind,
+  ctx: CallContext,
+  m: RecurrentModule,
+  x: Value,
+  states: { h0: Value | null; c0: Value | null },
+  lens: Value | null,
+): Value[] {
+  const { g, scope } = ctx;
+  const H = m.hiddenSize;
+  const D = m.numDirections;
+  const L = m.numLayers;
+  const [T, B] = x.dims as [Dim, Dim];
+  const perLayer = (v: Value | null, what: string): (Value | null)[] => {
+    if (!v || L === 1) return Array.from({ length: L }, () => v);
+    const sizes = g.ints(
+      `${scope}.state_split`,
+      Array.from({ length: L }, () => D),
+    );
+    const outputs = Array.from({ length: L }, (_, l) => ({
+      name: `${what}_l${l}`,
+      dims: [g.fixedDim(D), B, g.fixedDim(H)],
+    }));
+    return g.node('Split', scope, [v, sizes], outputs, { axis: 0 });
+  };
+  const hs = perLayer(states.h0, 'h0');
+  const cs = perLayer(states.c0, 'c0');
+
+  const attributes: Record<string, number | string | string[]> = {
+    hidden_size: H,
+    direction: D === 2 ? 'bidirectional' : 'forward',
+  };
+  // PyTorch's GRU applies the reset gate after the recurrent product: r ⊙ (h·W_hnᵀ + b_hn).
+  if (m instanceof GRU) attributes.linear_before_reset = 1;
+  if (m instanceof RNN) {
+    const act = m.nonlinearity === 'relu' ? 'Relu' : 'Tanh';
+    attributes.activations = Array.from({ length: D }, () => act);
+  }
+
+  let input = x;
+  const finalH: Value[] = [];
+  const finalC: Value[] = [];
+  for (let l = 0; l < L; l++) {
+    const w = packWeights(kind, m, l);
+    const W = g.constant(`${scope}.W_l${l}`, 'float', w.W.dims, w.W.data);
+    const R = g.constant(`${scope}.R_l${l}`, 'float', w.R.dims, w.R.data);
+    const Bias = w.B ? g.constant(`${scope}.B_l${l}`, 'float', w.B.dims, w.B.data) : null;
+    const stateDims = () => [g.fixedDim(D), B, g.fixedDim(H)];
+    const outputs = [
+      { name: `Y_l${l}`, dims: [T, g.fixedDim(D), B, g.fixedDim(H)] },
+      { name: `Y_h_l${l}`, dims: stateDims() },
+      ...(kind === 'LSTM' ? [{ name: `Y_c_l${l}`, dims: stateDims() }] : []),
+    ];
+    const inputs = [input, W, R, Bias, lens, hs[l]!, ...(kind === 'LSTM' ? [cs[l]!] : [])];
+    const [Y, Yh, Yc] = g.node(kind, scope, inputs, outputs, attributes) as [Value, Value, Value?];
+    finalH.push(Yh);
+    if (Yc) finalC.push(Yc);
+    // [T, D, B, H] → [T, B, D, H] → [T, B, D·H]
+    const moved = g.op('Transpose', scope, [Y], { perm: [0, 2, 1, 3] }, [T, B, g.fixedDim(D), g.fixedDim(H)]);
+    input = g.op('Reshape', scope, [moved, g.ints('shape_keep2_merge', [0, 0, -1])], {}, [
+      T,
+      B,
+      g.fixedDim(D * H),
+    ]);
+  }
+  const joined = (parts: Value[]): Value =>
+    parts.length === 1
+      ? parts[0]!
+      : g.op('Concat', scope, parts, { axis: 0 }, [g.fixedDim(L * D), B, g.fixedDim(H)]);
+  return kind === 'LSTM' ? [input, joined(finalH), joined(finalC)] : [input, joined(finalH)];
 }
 
 /**

@@ -101,8 +101,8 @@ class Writer {
 }
 
 /** ONNX element types used here (TensorProto.DataType). */
-export type ElemType = 'float' | 'int32' | 'int64';
-const DATA_TYPE: Record<ElemType, number> = { float: 1, int32: 6, int64: 7 };
+export type ElemType = 'float' | 'int32' | 'int64' | 'bool';
+const DATA_TYPE: Record<ElemType, number> = { float: 1, int32: 6, int64: 7, bool: 9 };
 
 /** A constant tensor (an initializer). */
 export interface TensorValue {
@@ -116,11 +116,11 @@ export interface TensorValue {
 /** A dimension: a fixed size or a symbolic name (dynamic). */
 export type DimValue = number | string;
 
-/** A graph input or output: name, element type and shape. */
+/** A graph input or output: name, element type and shape (null: unknown, as for a loop body's values). */
 export interface ValueInfo {
   name: string;
   type: ElemType;
-  shape: readonly DimValue[];
+  shape: readonly DimValue[] | null;
 }
 
 /** An attribute value; arrays of numbers are INTS (ints only), arrays of strings STRINGS. */
@@ -129,7 +129,8 @@ export type AttributeValue =
   | { kind: 'float'; value: number }
   | { kind: 'string'; value: string }
   | { kind: 'ints'; value: readonly number[] }
-  | { kind: 'strings'; value: readonly string[] };
+  | { kind: 'strings'; value: readonly string[] }
+  | { kind: 'graph'; value: GraphValue };
 
 export interface NodeValue {
   name: string;
@@ -140,29 +141,35 @@ export interface NodeValue {
   attributes: Readonly<Record<string, AttributeValue>>;
 }
 
-export interface ModelValue {
-  irVersion: number;
-  opsetVersion: number;
-  producerName: string;
-  producerVersion: string;
-  docString: string;
-  graphName: string;
+/** A graph: the model's, or a loop body (which may read the enclosing graph's values by name). */
+export interface GraphValue {
+  name: string;
   nodes: readonly NodeValue[];
   initializers: readonly TensorValue[];
   inputs: readonly ValueInfo[];
   outputs: readonly ValueInfo[];
 }
 
+export interface ModelValue {
+  irVersion: number;
+  opsetVersion: number;
+  producerName: string;
+  producerVersion: string;
+  docString: string;
+  graph: GraphValue;
+}
+
 /** Raw little-endian bytes of a tensor's values, as TensorProto.raw_data stores them. */
 function rawData(t: TensorValue): Uint8Array {
-  const width = t.type === 'int64' ? 8 : 4;
+  const width = { float: 4, int32: 4, int64: 8, bool: 1 }[t.type];
   const out = new Uint8Array(t.values.length * width);
   const view = new DataView(out.buffer);
   for (let i = 0; i < t.values.length; i++) {
     const v = t.values[i]!;
     if (t.type === 'float') view.setFloat32(i * 4, v, true);
     else if (t.type === 'int32') view.setInt32(i * 4, v, true);
-    else view.setBigInt64(i * 8, BigInt(v), true);
+    else if (t.type === 'int64') view.setBigInt64(i * 8, BigInt(v), true);
+    else view.setUint8(i, v ? 1 : 0);
   }
   return out;
 }
@@ -175,17 +182,20 @@ function writeTensor(w: Writer, t: TensorValue): void {
 function writeValueInfo(w: Writer, v: ValueInfo): void {
   w.string(1, v.name).message(2, (type) =>
     // TypeProto.tensor_type = 1 → { elem_type = 1, shape = 2 → { dim = 1 → { dim_value = 1 | dim_param = 2 } } }
-    type.message(1, (tensor) =>
-      tensor.int(1, DATA_TYPE[v.type]).message(2, (shape) => {
-        for (const d of v.shape)
+    type.message(1, (tensor) => {
+      tensor.int(1, DATA_TYPE[v.type]);
+      const dims = v.shape;
+      if (dims === null) return;
+      tensor.message(2, (shape) => {
+        for (const d of dims)
           shape.message(1, (dim) => (typeof d === 'number' ? dim.int(1, d) : dim.string(2, d)));
-      }),
-    ),
+      });
+    }),
   );
 }
 
 /** AttributeProto.AttributeType values. */
-const ATTRIBUTE_TYPE = { float: 1, int: 2, string: 3, ints: 7, strings: 8 } as const;
+const ATTRIBUTE_TYPE = { float: 1, int: 2, string: 3, graph: 5, ints: 7, strings: 8 } as const;
 
 function writeAttribute(w: Writer, name: string, a: AttributeValue): void {
   w.string(1, name).int(20, ATTRIBUTE_TYPE[a.kind]);
@@ -205,6 +215,9 @@ function writeAttribute(w: Writer, name: string, a: AttributeValue): void {
     case 'strings':
       for (const s of a.value) w.string(9, s);
       break;
+    case 'graph':
+      w.message(6, (g) => writeGraph(g, a.value));
+      break;
   }
 }
 
@@ -215,6 +228,14 @@ function writeNode(w: Writer, n: NodeValue): void {
   for (const [name, a] of Object.entries(n.attributes)) w.message(5, (m) => writeAttribute(m, name, a));
 }
 
+function writeGraph(g: Writer, graph: GraphValue): void {
+  for (const n of graph.nodes) g.message(1, (m) => writeNode(m, n));
+  g.string(2, graph.name);
+  for (const t of graph.initializers) g.message(5, (m) => writeTensor(m, t));
+  for (const v of graph.inputs) g.message(11, (m) => writeValueInfo(m, v));
+  for (const v of graph.outputs) g.message(12, (m) => writeValueInfo(m, v));
+}
+
 /** Serialises a model to the bytes of an `.onnx` file. */
 export function encodeModel(model: ModelValue): Uint8Array {
   const w = new Writer();
@@ -222,13 +243,7 @@ export function encodeModel(model: ModelValue): Uint8Array {
     .string(2, model.producerName)
     .string(3, model.producerVersion)
     .string(6, model.docString)
-    .message(7, (g) => {
-      for (const n of model.nodes) g.message(1, (m) => writeNode(m, n));
-      g.string(2, model.graphName);
-      for (const t of model.initializers) g.message(5, (m) => writeTensor(m, t));
-      for (const v of model.inputs) g.message(11, (m) => writeValueInfo(m, v));
-      for (const v of model.outputs) g.message(12, (m) => writeValueInfo(m, v));
-    })
+    .message(7, (g) => writeGraph(g, model.graph))
     // The default (ONNX) operator set: domain '' (omitted), version.
     .message(8, (o) => o.int(2, model.opsetVersion));
   return w.finish();

@@ -64,6 +64,8 @@ export interface RecurrentCase {
   lengths: boolean;
   inputSize: number;
   hiddenSize: number;
+  /** LSTM only: project h to this many features (0: none); exported as Scan loops. */
+  projSize: number;
 }
 
 export function caseName(c: RecurrentCase): string {
@@ -74,6 +76,7 @@ export function caseName(c: RecurrentCase): string {
     !c.bias && 'bias false',
     c.initialState && (c.kind === 'LSTM' ? 'h0, c0' : 'h0'),
     c.lengths && 'lengths',
+    c.projSize > 0 && `projSize ${c.projSize}`,
   ].filter(Boolean);
   return `${c.kind} ${parts.join(', ')}`;
 }
@@ -85,8 +88,9 @@ const BASE = {
   bias: true,
   initialState: false,
   lengths: false,
+  projSize: 0,
 };
-const VARIANTS: Partial<RecurrentCase>[] = [
+const VARIANTS: Partial<Omit<RecurrentCase, 'kind' | 'projSize'>>[] = [
   {},
   { numLayers: 2 },
   { bidirectional: true },
@@ -99,10 +103,17 @@ const VARIANTS: Partial<RecurrentCase>[] = [
   { numLayers: 2, bidirectional: true, batchFirst: true, initialState: true, lengths: true, bias: false },
 ];
 
-/** Every kind × every option the issue names, alone and all together. */
-export const CASES: RecurrentCase[] = (['LSTM', 'GRU', 'RNN-tanh', 'RNN-relu'] as const).flatMap((kind) =>
-  VARIANTS.map((v) => ({ kind, ...BASE, inputSize: 5, hiddenSize: 6, ...v })),
-);
+/** Every kind × every option the issue names, alone and all together; and the LSTM's projection. */
+export const CASES: RecurrentCase[] = [
+  ...(['LSTM', 'GRU', 'RNN-tanh', 'RNN-relu'] as const).flatMap((kind) =>
+    VARIANTS.map((v) => ({ kind, ...BASE, inputSize: 5, hiddenSize: 6, ...v })),
+  ),
+  ...[{}, { bias: false }, ...VARIANTS.slice(1, 4), VARIANTS.at(-1)!].map(
+    (v): RecurrentCase => ({ kind: 'LSTM', ...BASE, inputSize: 5, hiddenSize: 6, ...v, projSize: 4 }),
+  ),
+  { kind: 'LSTM', ...BASE, inputSize: 5, hiddenSize: 6, projSize: 4, lengths: true, bidirectional: true },
+  { kind: 'LSTM', ...BASE, inputSize: 5, hiddenSize: 6, projSize: 4, initialState: true },
+];
 
 export function makeLayer(c: RecurrentCase): LSTM | GRU | RNN {
   const options = {
@@ -113,7 +124,7 @@ export function makeLayer(c: RecurrentCase): LSTM | GRU | RNN {
     batchFirst: c.batchFirst,
     bias: c.bias,
   };
-  if (c.kind === 'LSTM') return new LSTM(options);
+  if (c.kind === 'LSTM') return new LSTM({ ...options, projSize: c.projSize });
   if (c.kind === 'GRU') return new GRU(options);
   return new RNN({ ...options, nonlinearity: c.kind === 'RNN-relu' ? 'relu' : 'tanh' });
 }
@@ -123,7 +134,7 @@ export function makeInputs(c: RecurrentCase, T: number, B: number, seed: number)
   manualSeed(seed);
   const x = randn(c.batchFirst ? [B, T, c.inputSize] : [T, B, c.inputSize]);
   const states = c.numLayers * (c.bidirectional ? 2 : 1);
-  const h0 = c.initialState ? randn([states, B, c.hiddenSize]) : null;
+  const h0 = c.initialState ? randn([states, B, c.projSize || c.hiddenSize]) : null;
   const c0 = c.initialState && c.kind === 'LSTM' ? randn([states, B, c.hiddenSize]) : null;
   // Unsorted lengths from T down to 1, so both ends of the range and an unsorted batch are exercised.
   const lengths = c.lengths ? Array.from({ length: B }, (_, b) => Math.max(1, T - ((b * 3) % T))) : null;

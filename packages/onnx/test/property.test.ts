@@ -16,20 +16,27 @@ import {
   tensorloomOutputs,
 } from './helpers.ts';
 
-const caseArb: fc.Arbitrary<RecurrentCase & { T: number; B: number; seed: number }> = fc.record({
-  kind: fc.constantFrom('LSTM', 'GRU', 'RNN-tanh', 'RNN-relu'),
-  numLayers: fc.integer({ min: 1, max: 3 }),
-  bidirectional: fc.boolean(),
-  batchFirst: fc.boolean(),
-  bias: fc.boolean(),
-  initialState: fc.boolean(),
-  lengths: fc.boolean(),
-  inputSize: fc.integer({ min: 1, max: 9 }),
-  hiddenSize: fc.integer({ min: 1, max: 12 }),
-  T: fc.integer({ min: 1, max: 9 }),
-  B: fc.integer({ min: 1, max: 5 }),
-  seed: fc.nat(1000),
-});
+const caseArb: fc.Arbitrary<RecurrentCase & { T: number; B: number; seed: number }> = fc
+  .record({
+    kind: fc.constantFrom('LSTM', 'GRU', 'RNN-tanh', 'RNN-relu'),
+    numLayers: fc.integer({ min: 1, max: 3 }),
+    bidirectional: fc.boolean(),
+    batchFirst: fc.boolean(),
+    bias: fc.boolean(),
+    initialState: fc.boolean(),
+    lengths: fc.boolean(),
+    inputSize: fc.integer({ min: 1, max: 9 }),
+    hiddenSize: fc.integer({ min: 2, max: 12 }),
+    // A projection (LSTM only) of 1 to hiddenSize − 1 features, when this is non-zero.
+    projSize: fc.nat(11),
+    T: fc.integer({ min: 1, max: 9 }),
+    B: fc.integer({ min: 1, max: 5 }),
+    seed: fc.nat(1000),
+  })
+  .map((c) => ({
+    ...c,
+    projSize: c.kind === 'LSTM' && c.projSize > 0 ? 1 + (c.projSize % (c.hiddenSize - 1)) : 0,
+  }));
 
 describe('exportOnnx property', () => {
   it('ONNX Runtime matches TensorLoom to 1e-5 over random shapes and options', async () => {

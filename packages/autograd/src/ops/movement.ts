@@ -326,23 +326,23 @@ export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
     }
   }
   const d = normalizeDim('stack', dim, first.ndim + 1);
-  if (!isFusionEnabled()) {
-    return cat(
-      tensors.map((t) => unsqueeze(t, d)),
-      d,
-    );
-  }
   const shape = [...first.shape];
   shape.splice(d, 0, tensors.length);
   const y = empty(shape, first.dtype);
   const strides = stridesOf(shape);
   const partStrides = strides.filter((_, j) => j !== d);
-  realizeInto(
-    tensors.map((t, i) => ({
-      tensor: t,
-      into: { data: y.data, offset: i * strides[d]!, strides: partStrides },
-    })),
-  );
+  if (isFusionEnabled()) {
+    realizeInto(
+      tensors.map((t, i) => ({
+        tensor: t,
+        into: { data: y.data, offset: i * strides[d]!, strides: partStrides },
+      })),
+    );
+  } else {
+    tensors.forEach((t, i) => {
+      narrowInto(t.data, shape, d, i, y.data); // t read as y's shape with dim d of size 1
+    });
+  }
   return record('stack', tensors, y, (g) => unbind(g, d));
 }
 

@@ -1,0 +1,219 @@
+/**
+ * Elementwise fusion (lazy.ts) against the unfused ops: random expression DAGs over 1–4 broadcastable
+ * inputs, with shared subexpressions, several outputs, every fusible op, views, and splitting/joining along
+ * the last axis. Fused and unfused results must agree bit for bit in float64 and in float32 (each fused
+ * node is rounded to float32 like an unfused op's output), in values and in gradients.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  abs,
+  add,
+  cat,
+  chunk,
+  clamp,
+  cos,
+  type DType,
+  div,
+  erf,
+  exp,
+  fusedKernelCount,
+  gemm,
+  gt,
+  log,
+  maximum,
+  minimum,
+  mul,
+  narrow,
+  neg,
+  pow,
+  realize,
+  relu,
+  sigmoid,
+  sin,
+  sqrt,
+  sub,
+  sum,
+  type Tensor,
+  tanh,
+  tensor,
+  transpose,
+  where,
+  withFusion,
+} from '../src/index.ts';
+import { broadcastableShapesArb, valuesArb } from '../src/testing/index.ts';
+
+type Unary = (x: Tensor) => Tensor;
+type Binary = (a: Tensor, b: Tensor) => Tensor;
+
+const unaries: Record<string, Unary> = {
+  neg,
+  exp,
+  tanh,
+  sigmoid,
+  relu,
+  abs,
+  sin,
+  cos,
+  erf,
+  sqrt: (x) => sqrt(abs(x)),
+  log: (x) => log(add(abs(x), 1)),
+  clamp: (x) => clamp(x, -0.5, 0.75),
+  scale: (x) => mul(x, 1.5),
+  shift: (x) => sub(0.25, x),
+  // A view and back: permuted reads fuse like any other.
+  transpose: (x) => (x.ndim < 2 ? x : transpose(transpose(x, 0, -1), 0, -1)),
+  // Splitting along the last axis and joining again, a different op on each piece.
+  splitJoin: (x) => {
+    const n = x.shape[x.ndim - 1] ?? 1;
+    if (x.ndim === 0 || n < 2) return tanh(x);
+    const [a, b] = chunk(x, 2, -1) as [Tensor, Tensor];
+    return cat([sigmoid(a), mul(b, b)], -1);
+  },
+  narrowSum: (x) => {
+    const n = x.shape[x.ndim - 1] ?? 1;
+    if (x.ndim === 0 || n < 2) return x;
+    return add(x, sum(narrow(x, -1, 1, n - 1), -1, true));
+  },
+};
+
+const binaries: Record<string, Binary> = {
+  add,
+  sub,
+  mul,
+  div: (a, b) => div(a, add(abs(b), 0.5)),
+  pow: (a, b) => pow(add(abs(a), 0.5), b),
+  maximum,
+  minimum,
+  where: (a, b) => where(gt(a, b), a, sub(b, a)),
+};
+
+interface Plan {
+  dtype: DType;
+  inputs: { shape: number[]; values: number[] }[];
+  steps: { op: string; a: number; b: number }[];
+  outputs: number[];
+  cotangentSeed: number;
+}
+
+const opNames = [...Object.keys(unaries), ...Object.keys(binaries)];
+
+const planArb: fc.Arbitrary<Plan> = fc
+  .tuple(fc.integer({ min: 1, max: 4 }), fc.constantFrom<DType>('float64', 'float32'))
+  .chain(([k, dtype]) =>
+    broadcastableShapesArb(k, { maxRank: 3, maxDim: 4 }).chain((shapes) =>
+      fc.record({
+        dtype: fc.constant(dtype),
+        inputs: fc.tuple(
+          ...shapes.map((shape) =>
+            valuesArb(shape.reduce((n, d) => n * d, 1)).map((values) => ({ shape, values })),
+          ),
+        ),
+        steps: fc.array(fc.record({ op: fc.constantFrom(...opNames), a: fc.nat(), b: fc.nat() }), {
+          minLength: 1,
+          maxLength: 10,
+        }),
+        outputs: fc.array(fc.nat(), { minLength: 1, maxLength: 3 }),
+        cotangentSeed: fc.integer({ min: 1, max: 1000 }),
+      }),
+    ),
+  );
+
+/** Builds the plan's DAG on fresh leaves; returns the leaves and the chosen outputs. */
+function build(plan: Plan): { leaves: Tensor[]; outs: Tensor[] } {
+  const leaves = plan.inputs.map(({ shape, values }) =>
+    tensor(values, { shape, dtype: plan.dtype, requiresGrad: true }),
+  );
+  const nodes: Tensor[] = [...leaves];
+  for (const { op, a, b } of plan.steps) {
+    const x = nodes[a % nodes.length]!;
+    const y = nodes[b % nodes.length]!;
+    nodes.push(op in unaries ? unaries[op]!(x) : binaries[op]!(x, y));
+  }
+  // The last node is always an output; earlier ones may be too (shared with later nodes).
+  const picked = new Set([nodes.length - 1, ...plan.outputs.map((i) => i % nodes.length)]);
+  return { leaves, outs: [...picked].map((i) => nodes[i]!) };
+}
+
+/** Deterministic cotangents in (−1, 1) for an output. */
+function cotangent(t: Tensor, seed: number): Tensor {
+  const values = Array.from({ length: t.size }, (_, i) => Math.sin(seed * 12.9898 + i * 78.233));
+  return tensor(values, { shape: t.shape, dtype: t.dtype });
+}
+
+function run(plan: Plan, fused: boolean): { values: Float64Array[]; gradients: Float64Array[] } {
+  return withFusion(fused, () => {
+    const { leaves, outs } = build(plan);
+    // Several outputs realized together: one kernel per shape, shared subexpressions computed once.
+    realize(...outs);
+    const loss = outs.reduce(
+      (acc, out, k) => add(acc, sum(mul(out, cotangent(out, plan.cotangentSeed + k)))),
+      tensor(0, { dtype: plan.dtype }),
+    );
+    if (loss.requiresGrad) loss.backward();
+    return {
+      values: outs.map((o) => Float64Array.from(o.data)),
+      gradients: leaves.map((x) => Float64Array.from(x.grad?.data ?? [])),
+    };
+  });
+}
+
+/** Bitwise equality, NaN equal to NaN (both paths take the same operations in the same order). */
+function expectIdentical(a: Float64Array[], b: Float64Array[], what: string): void {
+  expect(a.length).toBe(b.length);
+  a.forEach((x, k) => {
+    const y = b[k]!;
+    expect(x.length, what).toBe(y.length);
+    for (let i = 0; i < x.length; i++) {
+      if (!Object.is(x[i], y[i])) {
+        throw new Error(`${what} ${k}, element ${i}: fused ${x[i]} vs unfused ${y[i]}`);
+      }
+    }
+  });
+}
+
+describe('elementwise fusion', () => {
+  it('gives the unfused values and gradients bit for bit, float64 and float32, on random DAGs', () => {
+    fc.assert(
+      fc.property(planArb, (plan) => {
+        const fused = run(plan, true);
+        const unfused = run(plan, false);
+        expectIdentical(fused.values, unfused.values, 'output');
+        expectIdentical(fused.gradients, unfused.gradients, 'gradient of input');
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('reuses one generated kernel for a DAG of the same structure and shapes', () => {
+    const step = (x: Tensor, h: Tensor) => {
+      const y = add(mul(sigmoid(x), h), tanh(sub(x, h)));
+      realize(y);
+      return y;
+    };
+    const x = tensor([0.1, -0.2, 0.3, 0.4], { shape: [2, 2] });
+    let h = tensor([0, 0, 0, 0], { shape: [2, 2] });
+    h = step(x, h);
+    const after = fusedKernelCount();
+    for (let t = 0; t < 20; t++) h = step(x, h);
+    expect(fusedKernelCount()).toBe(after);
+  });
+
+  it('realizes a pending tensor when a non-elementwise op or a read needs it, and keeps pending ones lazy', () => {
+    const a = tensor([1, 2, 3, 4], { shape: [2, 2] });
+    const b = tanh(mul(a, 0.5));
+    expect(b.isRealized).toBe(false);
+    const c = gemm(b, a); // reads b
+    expect(b.isRealized).toBe(true);
+    expect(Array.from(c.data)).toEqual(withFusion(false, () => Array.from(gemm(tanh(mul(a, 0.5)), a).data)));
+  });
+
+  it('cuts long chains (a 10,000-step elementwise recurrence) instead of growing one kernel', () => {
+    const w = tensor([0.5, -0.25], { requiresGrad: true });
+    let h = tensor([1, 1]);
+    for (let t = 0; t < 10_000; t++) h = add(mul(h, w), 0.01);
+    h.backward(tensor([1, 1]));
+    expect(Number.isFinite(h.data[0]!)).toBe(true);
+    expect(Number.isFinite(w.grad!.data[0]!)).toBe(true);
+  });
+});

@@ -72,12 +72,15 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+let wasRunning = false;
 function setRunning(running: boolean, done: boolean): void {
   $<HTMLButtonElement>('start').disabled = running || done;
   $<HTMLButtonElement>('pause').disabled = !running;
   $<HTMLButtonElement>('start').textContent = trainBpc.length > 0 && !done ? 'Resume' : 'Start';
   document.body.dataset.running = String(running);
-  if (done) status(`finished the run's ${config.steps} steps`);
+  // Only a run that just ended says so (a loaded model at its last step keeps its own message).
+  if (done && wasRunning) status(`finished the run's ${config.steps} steps`);
+  wasRunning = running;
 }
 
 // ---- the editor -----------------------------------------------------------------------------------------

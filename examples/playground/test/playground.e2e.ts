@@ -11,7 +11,7 @@
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { manualSeed } from '@tensorloom/autograd';
 import { readSafetensors } from '@tensorloom/nn';
@@ -83,7 +83,8 @@ async function download(): Promise<Uint8Array> {
 /** Uploads a weights file and waits for the page to announce it. */
 async function upload(path: string): Promise<void> {
   await page.setInputFiles('#upload', path);
-  await until(`document.getElementById('status').textContent.startsWith('loaded ')`);
+  const name = JSON.stringify(`loaded ${basename(path)} `);
+  await until(`document.getElementById('status').textContent.startsWith(${name})`);
 }
 
 describe('playground in Chromium', () => {
@@ -250,6 +251,16 @@ describe('playground in Chromium', () => {
     expect(status).toContain('a checkpoint of the Node example');
     expect(status).toContain('embedding 8, 2 × 24 hidden, step 3');
     expect(await num('stat-val')).toBeCloseTo(nodeScore, 2);
+  });
+
+  it('serves the API reference under /docs', async () => {
+    const docs = await context.newPage();
+    const response = await docs.goto(new URL('docs/', page.url()).href);
+    expect(response?.status()).toBe(200);
+    expect(await docs.title()).toContain('TensorLoom');
+    await docs.goto(new URL('docs/classes/autograd_src.Tensor.html', page.url()).href);
+    expect(await docs.locator('body').textContent()).toContain('Method form of');
+    await docs.close();
   });
 
   it('logged no console errors, and leaves a screenshot', async () => {

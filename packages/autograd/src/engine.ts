@@ -20,8 +20,11 @@ export type GradHook = (grad: Tensor) => Tensor | undefined;
 /** One recorded application of an op: what it read and how to send gradients back to those inputs. */
 export class Node {
   constructor(
+    /** The op's name, for errors and inspection. */
     readonly op: string,
+    /** The tensors the op read (released after backward unless the graph is retained). */
     public inputs: readonly Tensor[],
+    /** Maps the output's gradient to the inputs' gradients; null once released. */
     public vjp: Vjp | null,
   ) {}
 }
@@ -92,6 +95,7 @@ export function record(op: string, inputs: readonly Tensor[], out: Tensor, vjp: 
   return out;
 }
 
+/** Options of `backward` and `runBackward`. */
 export interface BackwardOptions {
   /** Keep the graph so backward can run through it again. Default: false (the graph is released). */
   retainGraph?: boolean;

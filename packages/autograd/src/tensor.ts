@@ -13,10 +13,13 @@ export type TensorLike = Tensor | number;
 /** Nested arrays of numbers, as produced by `toArray()`. */
 export type NestedArray = number | NestedArray[];
 
+/** An n-d array of float32 or float64 values in row-major order, and its place in the autograd graph. */
 export class Tensor {
   /** Contiguous row-major elements. */
   readonly data: TypedArray;
+  /** Sizes of the dimensions (frozen); `[]` for a scalar. */
   readonly shape: readonly number[];
+  /** Element type, from the storage: `'float32'` or `'float64'`. */
   readonly dtype: DType;
   /** Whether gradients flow to this tensor. Set on leaves you want gradients for. */
   requiresGrad = false;
@@ -81,6 +84,7 @@ export class Tensor {
     };
     return build(0, 0, this.data.length);
   }
+  /** A readable form: values, shape, dtype and whether it requires grad. */
   toString(): string {
     return `Tensor(${JSON.stringify(this.toArray())}, shape=${fmt(this.shape)}, dtype=${this.dtype}${this.requiresGrad ? ', requiresGrad' : ''})`;
   }
@@ -119,7 +123,10 @@ export class Tensor {
     return this;
   }
   /** Registers a hook called with this tensor's gradient during backward; it may return a replacement. */
-  registerHook(hook: GradHook): { remove(): void } {
+  registerHook(hook: GradHook): {
+    /** Unregisters the hook. */
+    remove(): void;
+  } {
     this.hooks = [...this.hooks, hook];
     return {
       remove: () => {

@@ -368,11 +368,17 @@ export class RecurrentProduct {
 
 /** The gate activations and new state of one LSTM step, each [B, H]. */
 export interface LSTMPointwise {
+  /** Input gate σ(a_i) [B, H]. */
   i: Tensor;
+  /** Forget gate σ(a_f) [B, H]. */
   f: Tensor;
+  /** Cell candidate tanh(a_g) [B, H]. */
   g: Tensor;
+  /** Output gate σ(a_o) [B, H]. */
   o: Tensor;
+  /** Next cell state c' = f ⊙ c + i ⊙ g [B, H]. */
   c: Tensor;
+  /** Next hidden state h' = o ⊙ tanh(c') [B, H]. */
   h: Tensor;
 }
 
@@ -632,9 +638,13 @@ function lstmBackwardKernel(
 
 /** The gate activations and new state of one GRU step, each [B, H]. */
 export interface GRUPointwise {
+  /** Reset gate [B, H]. */
   r: Tensor;
+  /** Update gate [B, H]. */
   z: Tensor;
+  /** Candidate state [B, H]. */
   n: Tensor;
+  /** Next hidden state h' = n + z ⊙ (h − n) [B, H]. */
   h: Tensor;
 }
 

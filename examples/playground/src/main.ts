@@ -148,7 +148,7 @@ worker.onmessage = (event: MessageEvent<FromWorker>) => {
       $('model-note').textContent =
         `Embedding ${msg.embed} → ${msg.layers} × ${msg.cell} (hidden ${msg.hidden}) → linear over ${msg.vocab} characters; ` +
         `batches of ${config.batch} × ${config.seq} characters, Adam with warm-up and cosine decay over ${config.steps} steps. ` +
-        `A uniform guess scores ${Math.log2(msg.vocab).toFixed(2)} bits/char.`;
+        `A uniform guess scores ${Math.log2(msg.vocab).toFixed(2)} bits/char. Kernels: ${msg.kernels}.`;
       $('corpus-note').textContent =
         `${(msg.trainChars + msg.validChars).toLocaleString('en-US')} characters: ${msg.trainChars.toLocaleString('en-US')} to train on, every tenth block of 4,096 (${msg.validChars.toLocaleString('en-US')}) held out for validation.`;
       $('stat-step').textContent = String(msg.step);
@@ -157,6 +157,7 @@ worker.onmessage = (event: MessageEvent<FromWorker>) => {
       $('stat-speed').textContent = '–';
       document.body.dataset.step = String(msg.step);
       document.body.dataset.cell = msg.cell;
+      document.body.dataset.kernels = msg.kernels;
       for (const id of [
         'start',
         'reset',

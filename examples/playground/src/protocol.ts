@@ -76,6 +76,8 @@ export type FromWorker =
       hidden: number;
       layers: number;
       params: number;
+      /** Which float32 kernels run: 'WebAssembly SIMD' or 'JavaScript'. */
+      kernels: string;
       vocab: number;
       trainChars: number;
       validChars: number;

@@ -6,6 +6,7 @@
  */
 import * as autograd from '@tensorloom/autograd';
 import { gradcheck, manualSeed, noGrad, randn, type Tensor } from '@tensorloom/autograd';
+import { wasmStatus } from '@tensorloom/autograd/kernels';
 import * as lstm from '@tensorloom/lstm';
 import { recurrent } from '@tensorloom/lstm';
 import * as nn from '@tensorloom/nn';
@@ -50,6 +51,18 @@ function lrFactor(step: number, warmup: number, total: number): number {
   return 0.1 + 0.45 * (1 + Math.cos(Math.PI * progress));
 }
 
+/**
+ * Waits (up to 10 s) for the WebAssembly kernels, which a browser may compile in the background: until then
+ * the float32 kernels take their JavaScript path, correct but several times slower.
+ */
+async function kernelsReady(): Promise<string> {
+  const started = performance.now();
+  while (wasmStatus() === 'pending' && performance.now() - started < 10_000) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return wasmStatus() === 'ready' ? 'WebAssembly SIMD' : 'JavaScript';
+}
+
 /** Resolves after pending messages ran: a MessageChannel round trip, without setTimeout's 4 ms clamp. */
 function yieldToMessages(): Promise<void> {
   return new Promise((resolve) => {
@@ -85,6 +98,8 @@ let temperature = 0.8;
 /** Wall time (ms) and characters of this model's training steps, for characters per second. */
 let trainMs = 0;
 let trainChars = 0;
+/** Which float32 kernels run: 'WebAssembly SIMD' or 'JavaScript'. */
+let kernels = 'JavaScript';
 
 function bitsPerChar(batch: Batch, burnIn: number): number {
   model.eval();
@@ -132,6 +147,7 @@ function announce(note: string): void {
     hidden: model.shape.hidden,
     layers: model.shape.layers,
     params: model.numParameters(),
+    kernels,
     vocab: corpus.vocabSize,
     trainChars: corpus.train.length,
     validChars: corpus.valid.length,
@@ -393,13 +409,14 @@ function load(bytes: Uint8Array, name: string): void {
   }
 }
 
-self.onmessage = (event: MessageEvent<ToWorker>) => {
+self.onmessage = async (event: MessageEvent<ToWorker>) => {
   const msg = event.data;
   try {
     switch (msg.type) {
       case 'init':
         config = msg.config;
         setCorpus(msg.text);
+        kernels = await kernelsReady();
         build();
         announce('ready');
         break;

@@ -28,9 +28,13 @@ export type GradHook = (grad: Tensor) => Tensor | undefined;
  */
 export class Node {
   constructor(
+    /** The op's name, for errors and inspection. */
     readonly op: string,
+    /** The tensors the op read (released after backward unless the graph is retained). */
     public inputs: readonly Tensor[],
+    /** Maps the outputs' gradients to the inputs' gradients; null once released. */
     public vjp: MultiVjp | null,
+    /** How many outputs the op has (`split` has several). */
     readonly outputCount = 1,
   ) {}
 }
@@ -87,6 +91,7 @@ export function recordMulti(
   });
 }
 
+/** Options of `backward` and `runBackward`. */
 export interface BackwardOptions {
   /** Keep the graph so backward can run through it again. Default: false (the graph is released). */
   retainGraph?: boolean;

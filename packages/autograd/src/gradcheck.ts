@@ -8,8 +8,10 @@ import { normal } from './random.ts';
 import { fmt } from './shape.ts';
 import { Tensor } from './tensor.ts';
 
+/** A function gradcheck differentiates: tensors in, one tensor or a list of tensors out. */
 export type CheckedFn = (...inputs: Tensor[]) => Tensor | readonly Tensor[];
 
+/** Step and tolerances of `gradcheck` and `gradgradcheck`. */
 export interface GradcheckOptions {
   /** Finite-difference step. Default 1e-6. */
   eps?: number;

@@ -14,11 +14,14 @@ export type TensorLike = Tensor | number;
 /** Nested arrays of numbers, as produced by `toArray()`. */
 export type NestedArray = number | NestedArray[];
 
+/** An n-d array of float32 or float64 values in row-major order, and its place in the autograd graph. */
 export class Tensor {
   private storage: TypedArray | null;
   /** What will compute this tensor's elements, while they are not computed yet (see lazy.ts). */
   pending: Pending | null;
+  /** Sizes of the dimensions (frozen); `[]` for a scalar. */
   readonly shape: readonly number[];
+  /** Element type, from the storage: `'float32'` or `'float64'`. */
   readonly dtype: DType;
   /** Number of elements. */
   readonly size: number;
@@ -113,6 +116,7 @@ export class Tensor {
     };
     return build(0, 0, this.data.length);
   }
+  /** A readable form: values, shape, dtype and whether it requires grad. */
   toString(): string {
     return `Tensor(${JSON.stringify(this.toArray())}, shape=${fmt(this.shape)}, dtype=${this.dtype}${this.requiresGrad ? ', requiresGrad' : ''})`;
   }
@@ -151,7 +155,10 @@ export class Tensor {
     return this;
   }
   /** Registers a hook called with this tensor's gradient during backward; it may return a replacement. */
-  registerHook(hook: GradHook): { remove(): void } {
+  registerHook(hook: GradHook): {
+    /** Unregisters the hook. */
+    remove(): void;
+  } {
     this.hooks = [...this.hooks, hook];
     return {
       remove: () => {

@@ -16,8 +16,11 @@ export type GateSink = (gates: Gates) => void;
 
 /** Where a step ran: its time index, its layer, and its direction (0 forward, 1 reverse). */
 export interface StepInfo {
+  /** The time index of the step (in the input's order, also for the reverse direction). */
   t: number;
+  /** The layer, from 0. */
   layer: number;
+  /** 0 for the forward direction, 1 for the reverse. */
   direction: 0 | 1;
   /**
    * With variable lengths, [B, 1] of 1 for the sequences this step belongs to and 0 for those it does not

@@ -83,11 +83,17 @@ export function checkCellInput(op: string, x: Tensor, inputSize: number, dtype: 
  * U(−1/√H, 1/√H), PyTorch's default), the sizes, and the weights the combinators keep resident.
  */
 abstract class CellBase<S extends RecurrentState> extends Module implements RecurrentCell<S> {
+  /** Input-to-hidden weights of all gates, [gates·H, in]. */
   weight_ih: Parameter;
+  /** Hidden-to-hidden weights of all gates, [gates·H, H]. */
   weight_hh: Parameter;
+  /** Input-side biases [gates·H], or null without biases. */
   bias_ih: Parameter | null;
+  /** Hidden-side biases [gates·H], or null without biases. */
   bias_hh: Parameter | null;
+  /** Features of the input. */
   readonly inputSize: number;
+  /** Features of the hidden state. */
   readonly hiddenSize: number;
 
   constructor(
@@ -109,6 +115,7 @@ abstract class CellBase<S extends RecurrentState> extends Module implements Recu
     this.hiddenSize = hiddenSize;
   }
 
+  /** Features of a step's output: the hidden size. */
   get outputSize(): number {
     return this.hiddenSize;
   }
@@ -154,16 +161,20 @@ export class LSTMCell extends CellBase<LSTMState> {
     return this.step(this.projectInput(x), state ?? this.initialState(B), options.observe);
   }
 
+  /** The zero state [h, c], each [batch, H]. */
   initialState(batch: number): LSTMState {
     const dtype = this.weight_ih.dtype;
     return [zeros([batch, this.hiddenSize], { dtype }), zeros([batch, this.hiddenSize], { dtype })];
   }
+  /** x·W_ihᵀ + b_ih for all steps at once: [N, in] → [N, 4H]. */
   projectInput(x: Tensor): Tensor {
     return lstmInput(x, this);
   }
+  /** One step from the projected input: [h, c] → [h', c']. */
   step(xp: Tensor, state: LSTMState, observe?: GateSink): LSTMState {
     return lstmStep(xp, state, this, observe);
   }
+  /** The output of a step is h. */
   output(state: LSTMState): Tensor {
     return state[0];
   }
@@ -178,9 +189,11 @@ abstract class HiddenStateCell extends CellBase<Tensor> {
     return this.step(this.projectInput(x), h ?? this.initialState(B), options.observe);
   }
 
+  /** The zero state [batch, H]. */
   initialState(batch: number): Tensor {
     return zeros([batch, this.hiddenSize], { dtype: this.weight_ih.dtype });
   }
+  /** The output of a step is h itself. */
   output(h: Tensor): Tensor {
     return h;
   }
@@ -200,9 +213,11 @@ export class GRUCell extends HiddenStateCell {
   constructor(options: CellOptions) {
     super('GRUCell', options, 3);
   }
+  /** x·W_ihᵀ + b_ih for all steps at once: [N, in] → [N, 3H]. */
   projectInput(x: Tensor): Tensor {
     return gruInput(x, this);
   }
+  /** One step from the projected input: h → h'. */
   step(xp: Tensor, h: Tensor, observe?: GateSink): Tensor {
     return gruStep(xp, h, this, observe);
   }
@@ -226,15 +241,18 @@ export function checkNonlinearity(op: string, v: unknown): Nonlinearity {
  * weight_ih [H, in], weight_hh [H, H], biases [H].
  */
 export class RNNCell extends HiddenStateCell {
+  /** The activation, 'tanh' or 'relu'. */
   readonly nonlinearity: Nonlinearity;
 
   constructor(options: RNNCellOptions) {
     super('RNNCell', options, 1);
     this.nonlinearity = checkNonlinearity('RNNCell', options.nonlinearity ?? 'tanh');
   }
+  /** x·W_ihᵀ + b_ih for all steps at once: [N, in] → [N, H]. */
   projectInput(x: Tensor): Tensor {
     return rnnInput(x, this);
   }
+  /** One step from the projected input: h → h'. */
   step(xp: Tensor, h: Tensor, observe?: GateSink): Tensor {
     return rnnStep(xp, h, this, this.nonlinearity, observe);
   }

@@ -34,14 +34,19 @@ export type LSTMState = readonly [h: Tensor, c: Tensor];
 
 /** The weights of one LSTM, GRU or RNN cell, in PyTorch's layout (G = 4, 3, 1 gates): W_ih [G·H, in], W_hh [G·H, H], b [G·H]. */
 export interface CellWeights {
+  /** Input-to-hidden weights of all gates, [gates·H, in]. */
   readonly weight_ih: Tensor;
+  /** Hidden-to-hidden weights of all gates, [gates·H, H]. */
   readonly weight_hh: Tensor;
+  /** Input-side biases [gates·H], if any. */
   readonly bias_ih?: Tensor | null;
+  /** Hidden-side biases [gates·H], if any. */
   readonly bias_hh?: Tensor | null;
 }
 
 /** LSTM weights; with a projection (PyTorch `proj_size`), W_hr [P, H] and W_hh [4H, P]. */
 export interface LSTMWeights extends CellWeights {
+  /** The projection W_hr [P, H], if any. */
   readonly weight_hr?: Tensor | null;
 }
 

@@ -8,7 +8,9 @@ import type { GateSink, Gates, StepInfo, StepObserver } from './cell.ts';
 
 /** One recorded step. */
 export interface RecordedStep {
+  /** Where the step ran: time, layer, direction, mask. */
   at: StepInfo;
+  /** The cell's activations at that step, by name. */
   gates: Gates;
 }
 

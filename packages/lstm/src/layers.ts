@@ -76,12 +76,19 @@ abstract class RecurrentLayer<S extends RecurrentState> extends Module {
   /** Typed access to the flat parameters, e.g. `lstm.weight_ih_l0` (undefined for names that do not exist). */
   [name: `weight_${string}` | `bias_${string}`]: Parameter | undefined;
 
+  /** Features of the input. */
   readonly inputSize: number;
+  /** Features of the hidden state. */
   readonly hiddenSize: number;
+  /** Stacked layers. */
   readonly numLayers: number;
+  /** Whether the layers learn biases. */
   readonly bias: boolean;
+  /** Whether inputs and outputs are [B, T, features]. */
   readonly batchFirst: boolean;
+  /** Dropout probability between layers (training mode). */
   readonly dropout: number;
+  /** Whether each layer also runs the reverse direction. */
   readonly bidirectional: boolean;
   /** Directions per layer (1 or 2). */
   readonly numDirections: number;
@@ -270,6 +277,7 @@ export class GRU extends SingleStateLayer {
 
 /** A multi-layer Elman RNN over sequences, `torch.nn.RNN`: h' = act(x·W_ihᵀ + b_ih + h·W_hhᵀ + b_hh). */
 export class RNN extends SingleStateLayer {
+  /** The activation, 'tanh' or 'relu'. */
   readonly nonlinearity: Nonlinearity;
   constructor(options: RNNOptions) {
     super('RNN', options, 1, 0);
@@ -296,8 +304,11 @@ export interface CellStackOptions {
 
 /** What `CellStack` asks its factory for: a cell reading `inputSize` features, for a layer and direction. */
 export interface CellSpec {
+  /** Features of the input to this layer. */
   inputSize: number;
+  /** The layer, from 0. */
   layer: number;
+  /** Whether the cell runs the reverse direction. */
   reverse: boolean;
 }
 
@@ -308,10 +319,15 @@ export interface CellSpec {
  * forward(x, states?, { lengths }) → [output, final states (one per layer and direction, PyTorch's order)].
  */
 export class CellStack<S extends RecurrentState> extends Module {
+  /** Features of the input. */
   readonly inputSize: number;
+  /** Stacked layers. */
   readonly numLayers: number;
+  /** Directions per layer (1 or 2). */
   readonly numDirections: number;
+  /** Dropout probability between layers (training mode). */
   readonly dropout: number;
+  /** Whether inputs and outputs are [B, T, features]. */
   readonly batchFirst: boolean;
 
   constructor(makeCell: (spec: CellSpec) => RecurrentCell<S> & Module, options: CellStackOptions) {

@@ -66,6 +66,7 @@ export interface StackedOptions<S extends RecurrentState> {
 
 /** Validated lengths: null when every sequence spans all T steps. */
 export interface LengthPlan {
+  /** The lengths, checked; null when every sequence runs all T steps. */
   lengths: Int32Array | null;
   /** Steps actually computed: max ℓ. */
   steps: number;

@@ -26,7 +26,9 @@ import { type LSTMState, lstmInput, lstmStep, uniformParameter } from './functio
  * the U(−1/√H, 1/√H) initialiser. A variant adds its parameters, `projectInput` and `step`.
  */
 export abstract class LSTMVariantCell extends Module implements RecurrentCell<LSTMState> {
+  /** Features of the input. */
   readonly inputSize: number;
+  /** Features of the hidden state. */
   readonly hiddenSize: number;
   /** Whether the cell learns biases. */
   readonly hasBias: boolean;
@@ -107,10 +109,15 @@ function fourGates(xp: Tensor, h: Tensor, weightHh: Tensor): [Tensor, Tensor, Te
 export class PeepholeLSTMCell extends LSTMVariantCell {
   weight_ih: Parameter;
   weight_hh: Parameter;
+  /** Input-side biases, or null without biases. */
   bias_ih: Parameter | null;
+  /** Hidden-side biases, or null without biases. */
   bias_hh: Parameter | null;
+  /** Peephole weights from c to the input gate [H]. */
   weight_ci: Parameter;
+  /** Peephole weights from c to the forget gate [H]. */
   weight_cf: Parameter;
+  /** Peephole weights from c' to the output gate [H]. */
   weight_co: Parameter;
 
   constructor(options: CellOptions) {
@@ -152,7 +159,9 @@ export class PeepholeLSTMCell extends LSTMVariantCell {
 export class CoupledLSTMCell extends LSTMVariantCell {
   weight_ih: Parameter;
   weight_hh: Parameter;
+  /** Input-side biases [3H], or null without biases. */
   bias_ih: Parameter | null;
+  /** Hidden-side biases [3H], or null without biases. */
   bias_hh: Parameter | null;
 
   constructor(options: CellOptions) {
@@ -194,9 +203,13 @@ export class CoupledLSTMCell extends LSTMVariantCell {
 export class LayerNormLSTMCell extends LSTMVariantCell {
   weight_ih: Parameter;
   weight_hh: Parameter;
+  /** Gate biases [4H] (one set: the normalised products carry no bias), or null. */
   bias: Parameter | null;
+  /** LayerNorm of the input product x·W_ihᵀ. */
   ln_ih: LayerNorm;
+  /** LayerNorm of the recurrent product h·W_hhᵀ. */
   ln_hh: LayerNorm;
+  /** LayerNorm of the cell state before its tanh. */
   ln_c: LayerNorm;
 
   constructor(options: CellOptions & { eps?: number }) {
@@ -243,9 +256,13 @@ export class LayerNormLSTMCell extends LSTMVariantCell {
 export class ProjectedLSTMCell extends LSTMVariantCell {
   weight_ih: Parameter;
   weight_hh: Parameter;
+  /** Input-side biases [4H], or null without biases. */
   bias_ih: Parameter | null;
+  /** Hidden-side biases [4H], or null without biases. */
   bias_hh: Parameter | null;
+  /** The projection W_hr [P, H]: h = (o ⊙ tanh c')·W_hrᵀ. */
   weight_hr: Parameter;
+  /** Features of the projected h (P). */
   readonly projSize: number;
 
   constructor(options: CellOptions & { projSize: number }) {

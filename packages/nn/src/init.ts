@@ -62,7 +62,12 @@ export function calculateGain(nonlinearity: Nonlinearity, param?: number): numbe
  * Fan-in and fan-out of a weight of shape [out, in, ...kernel]: in·∏kernel and out·∏kernel (the receptive
  * field multiplies both). Needs at least 2 dims.
  */
-export function calculateFanInAndFanOut(t: Tensor): { fanIn: number; fanOut: number } {
+export function calculateFanInAndFanOut(t: Tensor): {
+  /** Inputs feeding each output unit: size(1) × receptive field. */
+  fanIn: number;
+  /** Outputs each input unit feeds: size(0) × receptive field. */
+  fanOut: number;
+} {
   if (t.ndim < 2) {
     throw new Error(
       `calculateFanInAndFanOut: fan in and fan out need a tensor with at least 2 dims, got ${fmtShape(t.shape)}`,

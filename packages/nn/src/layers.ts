@@ -26,7 +26,10 @@ function checkSize(op: string, name: string, n: number): void {
 }
 
 /** A module that maps one tensor to one tensor: what `Sequential` chains. */
-export type Layer = Module & { forward(input: Tensor): Tensor };
+export type Layer = Module & {
+  /** The layer applied to a tensor. */
+  forward(input: Tensor): Tensor;
+};
 
 /** Options of `Linear`. */
 export interface LinearOptions {
@@ -42,9 +45,13 @@ export interface LinearOptions {
  * from the same interval.
  */
 export class Linear extends Module {
+  /** Features of the input's last dimension. */
   readonly inFeatures: number;
+  /** Features of the output's last dimension. */
   readonly outFeatures: number;
+  /** W [outFeatures, inFeatures], drawn from U(−1/√in, 1/√in). */
   weight: Parameter;
+  /** b [outFeatures] (U(−1/√in, 1/√in)), or null without bias. */
   bias: Parameter | null;
 
   constructor(inFeatures: number, outFeatures: number, options: LinearOptions = {}) {
@@ -93,9 +100,13 @@ export interface EmbeddingOptions {
  * Weight initialised N(0, 1), with the padding row (if any) zeroed, as PyTorch.
  */
 export class Embedding extends Module {
+  /** Rows of the table (the vocabulary size). */
   readonly numEmbeddings: number;
+  /** Size of each vector. */
   readonly embeddingDim: number;
+  /** The id whose vector stays zero and gets no gradient, or null. */
   readonly paddingIdx: number | null;
+  /** The table [numEmbeddings, embeddingDim], drawn from N(0, 1) (the padding row zero). */
   weight: Parameter;
 
   constructor(numEmbeddings: number, embeddingDim: number, options: EmbeddingOptions = {}) {
@@ -160,6 +171,7 @@ export class Embedding extends Module {
  * eval mode.
  */
 export class Dropout extends Module {
+  /** Probability of zeroing an element (in training mode). */
   readonly p: number;
 
   constructor(p = 0.5) {
@@ -168,6 +180,7 @@ export class Dropout extends Module {
     this.p = p;
   }
 
+  /** x with each element zeroed with probability p and the rest scaled by 1/(1 − p) in training mode; x itself in eval mode. */
   forward(x: Tensor): Tensor {
     return dropout(x, this.p, this.training);
   }
@@ -187,10 +200,15 @@ export interface LayerNormOptions {
 
 /** Normalises over the trailing `normalizedShape` dims, then scales and shifts elementwise (see `layerNorm`). */
 export class LayerNorm extends Module {
+  /** The trailing dimensions normalised over. */
   readonly normalizedShape: readonly number[];
+  /** Added to the variance before the square root. */
   readonly eps: number;
+  /** Whether the layer learns a scale (weight) and, by default, a shift (bias). */
   readonly elementwiseAffine: boolean;
+  /** The scale γ over normalizedShape (ones at first), or null without elementwiseAffine. */
   weight: Parameter | null;
+  /** The shift β over normalizedShape (zeros at first), or null. */
   bias: Parameter | null;
 
   constructor(normalizedShape: number | readonly number[], options: LayerNormOptions = {}) {
@@ -207,6 +225,7 @@ export class LayerNorm extends Module {
     this.bias = elementwiseAffine && bias ? new Parameter(zeros(shape, { dtype })) : null;
   }
 
+  /** (x − mean) / √(var + eps) over the trailing normalizedShape dims, then · γ + β. */
   forward(x: Tensor): Tensor {
     return layerNorm(x, this.normalizedShape, this.weight, this.bias, this.eps);
   }
@@ -245,10 +264,12 @@ export class Sequential extends Module {
     return m;
   }
 
+  /** The layers, in order. */
   *[Symbol.iterator](): Iterator<Layer> {
     for (let i = 0; i < this.#length; i++) yield this[i]!;
   }
 
+  /** The layers applied in order. */
   forward(x: Tensor): Tensor {
     for (const m of this) x = m.forward(x);
     return x;
@@ -285,6 +306,7 @@ export class ModuleList<T extends Module = Module> extends Module {
     return m;
   }
 
+  /** The modules, in order. */
   *[Symbol.iterator](): Iterator<T> {
     for (let i = 0; i < this.#length; i++) yield this[i]!;
   }
@@ -292,6 +314,7 @@ export class ModuleList<T extends Module = Module> extends Module {
 
 /** tanh, elementwise. */
 export class Tanh extends Module {
+  /** tanh(x), elementwise. */
   forward(x: Tensor): Tensor {
     return tanh(x);
   }
@@ -299,6 +322,7 @@ export class Tanh extends Module {
 
 /** The logistic sigmoid 1/(1 + e⁻ˣ), elementwise. */
 export class Sigmoid extends Module {
+  /** σ(x) = 1 / (1 + e^(−x)), elementwise. */
   forward(x: Tensor): Tensor {
     return sigmoid(x);
   }
@@ -306,6 +330,7 @@ export class Sigmoid extends Module {
 
 /** max(x, 0), elementwise. */
 export class ReLU extends Module {
+  /** max(x, 0), elementwise. */
   forward(x: Tensor): Tensor {
     return relu(x);
   }
@@ -313,6 +338,7 @@ export class ReLU extends Module {
 
 /** GELU x·Φ(x): exact (erf) by default, or the tanh approximation (see `gelu`). */
 export class GELU extends Module {
+  /** 'none': x·Φ(x) exactly; 'tanh': the tanh approximation. */
   readonly approximate: 'none' | 'tanh';
 
   constructor(options: { approximate?: 'none' | 'tanh' } = {}) {
@@ -320,6 +346,7 @@ export class GELU extends Module {
     this.approximate = options.approximate ?? 'none';
   }
 
+  /** x·Φ(x) (or its tanh approximation), elementwise. */
   forward(x: Tensor): Tensor {
     return gelu(x, this.approximate);
   }
@@ -327,6 +354,7 @@ export class GELU extends Module {
 
 /** Returns its input unchanged (a placeholder layer). */
 export class Identity extends Module {
+  /** x unchanged. */
   forward(x: Tensor): Tensor {
     return x;
   }

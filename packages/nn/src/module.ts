@@ -23,12 +23,19 @@ export class Parameter extends Tensor {
 
 /** What `loadStateDict` did not match; with `strict` (the default) any entry here is an error instead. */
 export interface LoadResult {
+  /** Keys of this module's state that the given state dict lacks. */
   missingKeys: string[];
+  /** Keys of the given state dict that this module does not have. */
   unexpectedKeys: string[];
 }
 
 const BUFFERS = Symbol('buffers');
 
+/**
+ * The base of layers and models, as PyTorch's `nn.Module`: parameters are the `Parameter` fields and
+ * submodules the `Module` fields (found by walking the fields, no registration), named by field path;
+ * `stateDict`/`loadStateDict` save and restore them under those names.
+ */
 export abstract class Module {
   /** Training mode (dropout active). Toggle with `train()` / `eval()`. */
   training = true;
@@ -46,6 +53,7 @@ export abstract class Module {
       if (value instanceof Module) yield [key, value];
     }
   }
+  /** Direct submodules, in definition order. */
   *children(): Generator<Module> {
     for (const [, m] of this.namedChildren()) yield m;
   }
@@ -55,6 +63,7 @@ export abstract class Module {
     for (const [key, child] of this.namedChildren())
       yield* child.namedModules(prefix ? `${prefix}.${key}` : key);
   }
+  /** This module and every descendant, depth first. */
   *modules(): Generator<Module> {
     for (const [, m] of this.namedModules()) yield m;
   }

@@ -12,12 +12,15 @@ import type { StateValue } from './state.ts';
 
 /** Options every optimizer has: the learning rate, which LR schedulers change between steps. */
 export interface OptimizerOptions {
+  /** Learning rate. */
   lr: number;
 }
 
 /** A parameter group as given to a constructor: its parameters plus options overriding the defaults. */
 export type ParamGroupInput<O extends OptimizerOptions = OptimizerOptions> = {
+  /** The group's parameters. */
   params: Iterable<Tensor>;
+  /** The learning rate a scheduler starts from (set by schedulers; restored from a state dict). */
   initialLr?: number;
 } & Partial<O>;
 
@@ -31,7 +34,9 @@ export type OptimizerParams<O extends OptimizerOptions = OptimizerOptions> =
  * between steps (schedulers set `lr`; `initialLr` is where a scheduler records the starting `lr`).
  */
 export type ParamGroup<O extends OptimizerOptions = OptimizerOptions> = O & {
+  /** The group's parameters. */
   params: Tensor[];
+  /** The learning rate a scheduler started from. */
   initialLr?: number;
 };
 
@@ -44,7 +49,9 @@ export type ParamState = Record<string, Tensor | number | null>;
  * indices. Tensors are copies, so the snapshot does not change as training continues.
  */
 export type OptimizerStateDict = {
+  /** Per-parameter state (buffers and counters) by parameter index. */
   state: { [index: string]: { [key: string]: StateValue } };
+  /** Each group's options, with `params` as the indices of its parameters. */
   paramGroups: { [key: string]: StateValue }[];
 };
 
@@ -447,15 +454,23 @@ function isBoolean(name: string, option: string, value: unknown): void {
 
 /** Options of `SGD` (PyTorch's `torch.optim.SGD`). */
 export interface SGDOptions extends OptimizerOptions {
+  /** Momentum factor μ: b ← μ·b + (1 − dampening)·g. Default 0 (plain SGD). */
   momentum: number;
+  /** Dampening of the gradient added to the momentum buffer. Default 0. */
   dampening: number;
+  /** Nesterov momentum: step along g + μ·b instead of b. Default false. */
   nesterov: boolean;
+  /** L2 penalty added to the gradient: g ← g + λ·θ. Default 0. */
   weightDecay: number;
+  /** Ascend instead of descend. Default false. */
   maximize: boolean;
 }
 
 /** State of one SGD parameter: the momentum buffer, null while momentum is 0 (as in PyTorch). */
-export type SGDState = { momentumBuffer: Tensor | null };
+export type SGDState = {
+  /** The momentum buffer b. */
+  momentumBuffer: Tensor | null;
+};
 
 /**
  * Stochastic gradient descent with optional momentum, dampening, Nesterov momentum and L2 weight decay:
@@ -533,15 +548,29 @@ export class SGD extends Optimizer<SGDOptions, SGDState> {
 
 /** Options of `Adam` and `AdamW`. */
 export interface AdamOptions extends OptimizerOptions {
+  /** Decay rates (β₁, β₂) of the first and second moment averages. Default [0.9, 0.999]. */
   betas: [number, number];
+  /** Added to √v̂ in the denominator, for stability. Default 1e-8. */
   eps: number;
+  /** Adam: L2 penalty added to the gradient; AdamW: decoupled decay θ ← θ − lr·λ·θ. Default 0 (AdamW 0.01). */
   weightDecay: number;
+  /** Use the running maximum of v̂ (AMSGrad). Default false. */
   amsgrad: boolean;
+  /** Ascend instead of descend. Default false. */
   maximize: boolean;
 }
 
 /** State of one Adam/AdamW parameter: step count, first and second moments, and the AMSGrad maximum. */
-export type AdamState = { step: number; expAvg: Tensor; expAvgSq: Tensor; maxExpAvgSq?: Tensor };
+export type AdamState = {
+  /** Steps taken, for the bias corrections 1 − βᵗ. */
+  step: number;
+  /** First moment m (running mean of gradients). */
+  expAvg: Tensor;
+  /** Second moment v (running mean of squared gradients). */
+  expAvgSq: Tensor;
+  /** Running maximum of v (AMSGrad only). */
+  maxExpAvgSq?: Tensor;
+};
 
 function validateAdam(name: string, g: ParamGroup<AdamOptions>): void {
   nonNegative(name, 'lr', g.lr);
@@ -675,16 +704,31 @@ export class AdamW extends AdamFamily {
 
 /** Options of `RMSprop`. */
 export interface RMSpropOptions extends OptimizerOptions {
+  /** Smoothing constant of the mean square. Default 0.99. */
   alpha: number;
+  /** Added to the root mean square in the denominator. Default 1e-8. */
   eps: number;
+  /** L2 penalty added to the gradient. Default 0. */
   weightDecay: number;
+  /** Momentum factor. Default 0. */
   momentum: number;
+  /** Divide by the variance estimate (mean square minus squared mean) instead of the mean square. Default false. */
   centered: boolean;
+  /** Ascend instead of descend. Default false. */
   maximize: boolean;
 }
 
 /** State of one RMSprop parameter: step count, mean square, and the momentum and mean buffers when used. */
-export type RMSpropState = { step: number; squareAvg: Tensor; momentumBuffer?: Tensor; gradAvg?: Tensor };
+export type RMSpropState = {
+  /** Steps taken. */
+  step: number;
+  /** Running mean of squared gradients. */
+  squareAvg: Tensor;
+  /** Momentum buffer (with momentum > 0). */
+  momentumBuffer?: Tensor;
+  /** Running mean of gradients (centered only). */
+  gradAvg?: Tensor;
+};
 
 /**
  * RMSprop as `torch.optim.RMSprop` (ε added outside the square root):
@@ -769,15 +813,25 @@ export class RMSprop extends Optimizer<RMSpropOptions, RMSpropState> {
 
 /** Options of `Adagrad`. */
 export interface AdagradOptions extends OptimizerOptions {
+  /** Learning-rate decay: step t uses lr / (1 + (t − 1)·lrDecay). Default 0. */
   lrDecay: number;
+  /** L2 penalty added to the gradient. Default 0. */
   weightDecay: number;
+  /** Starting value of the sum of squares. Default 0. */
   initialAccumulatorValue: number;
+  /** Added to √sum in the denominator. Default 1e-10. */
   eps: number;
+  /** Ascend instead of descend. Default false. */
   maximize: boolean;
 }
 
 /** State of one Adagrad parameter: step count and the running sum of squared gradients. */
-export type AdagradState = { step: number; sum: Tensor };
+export type AdagradState = {
+  /** Steps taken. */
+  step: number;
+  /** Running sum of squared gradients. */
+  sum: Tensor;
+};
 
 /**
  * Adagrad as `torch.optim.Adagrad`: lrₜ = lr / (1 + (t−1)·decay);  S ← S + g²;  p ← p − lrₜ·g/(√S + ε),

@@ -192,13 +192,17 @@ export abstract class LRScheduler {
 
 /** Options of `StepLR`. */
 export interface StepLROptions {
+  /** Epochs between reductions. */
   stepSize: number;
+  /** Multiplier per reduction. Default 0.1. */
   gamma?: number;
 }
 
 /** Multiplies the lr by `gamma` every `stepSize` epochs: lr = base · γ^⌊epoch / stepSize⌋. */
 export class StepLR extends LRScheduler {
+  /** Epochs between reductions. */
   stepSize: number;
+  /** Multiplier per reduction. */
   gamma: number;
   constructor(optimizer: AnyOptimizer, options: StepLROptions) {
     super('StepLR', optimizer);
@@ -231,13 +235,17 @@ export class StepLR extends LRScheduler {
 
 /** Options of `MultiStepLR`. */
 export interface MultiStepLROptions {
+  /** Epochs at which the lr is multiplied by gamma. */
   milestones: number[];
+  /** Multiplier per milestone. Default 0.1. */
   gamma?: number;
 }
 
 /** Multiplies the lr by `gamma` at each milestone epoch (a milestone listed k times multiplies by γᵏ). */
 export class MultiStepLR extends LRScheduler {
+  /** Epochs at which the lr is multiplied by gamma (sorted). */
   milestones: number[];
+  /** Multiplier per milestone. */
   gamma: number;
   constructor(optimizer: AnyOptimizer, options: MultiStepLROptions) {
     super('MultiStepLR', optimizer);
@@ -282,11 +290,13 @@ export class MultiStepLR extends LRScheduler {
 
 /** Options of `ExponentialLR`. */
 export interface ExponentialLROptions {
+  /** Multiplier per epoch. */
   gamma: number;
 }
 
 /** Multiplies the lr by `gamma` every epoch: lr = base · γ^epoch. */
 export class ExponentialLR extends LRScheduler {
+  /** Multiplier per epoch. */
   gamma: number;
   constructor(optimizer: AnyOptimizer, options: ExponentialLROptions) {
     super('ExponentialLR', optimizer);
@@ -315,7 +325,9 @@ export class ExponentialLR extends LRScheduler {
 
 /** Options of `CosineAnnealingLR`. */
 export interface CosineAnnealingLROptions {
+  /** Epochs of a half cosine period (from the base lr to etaMin). */
   tMax: number;
+  /** The lowest lr. Default 0. */
   etaMin?: number;
 }
 
@@ -327,7 +339,9 @@ export interface CosineAnnealingLROptions {
  * with PyTorch's additive form at the troughs t = (2k+1)T + 1, where that ratio would divide by zero.
  */
 export class CosineAnnealingLR extends LRScheduler {
+  /** Epochs of a half cosine period. */
   tMax: number;
+  /** The lowest lr. */
   etaMin: number;
   constructor(optimizer: AnyOptimizer, options: CosineAnnealingLROptions) {
     super('CosineAnnealingLR', optimizer);
@@ -366,8 +380,11 @@ export class CosineAnnealingLR extends LRScheduler {
 
 /** Options of `LinearLR`. */
 export interface LinearLROptions {
+  /** Factor of the base lr at epoch 0. Default 1/3. */
   startFactor?: number;
+  /** Factor of the base lr from `totalIters` on. Default 1. */
   endFactor?: number;
+  /** Epochs of the linear ramp. Default 5. */
   totalIters?: number;
 }
 
@@ -376,8 +393,11 @@ export interface LinearLROptions {
  * `totalIters` epochs, then stays: lr = base · (s + (e − s)·min(epoch, N)/N).
  */
 export class LinearLR extends LRScheduler {
+  /** Factor of the base lr at epoch 0. */
   startFactor: number;
+  /** Factor of the base lr from `totalIters` on. */
   endFactor: number;
+  /** Epochs of the linear ramp. */
   totalIters: number;
   constructor(optimizer: AnyOptimizer, options: LinearLROptions = {}) {
     super('LinearLR', optimizer);
@@ -435,6 +455,7 @@ export type LrLambda = (epoch: number) => number;
  * the state dict (pass the same ones when resuming).
  */
 export class LambdaLR extends LRScheduler {
+  /** The factor functions, one per parameter group. */
   readonly lrLambdas: LrLambda[];
   constructor(optimizer: AnyOptimizer, lrLambda: LrLambda | LrLambda[]) {
     super('LambdaLR', optimizer);
@@ -484,13 +505,21 @@ export interface ReduceLROnPlateauOptions {
 export class ReduceLROnPlateau {
   /** The optimizer whose groups' `lr` this scheduler sets. */
   readonly optimizer: AnyOptimizer;
+  /** 'min': lower metric is better; 'max': higher is better. */
   mode: 'min' | 'max';
+  /** Multiplier applied to the lr on a plateau. */
   factor: number;
+  /** Epochs without improvement tolerated before reducing. */
   patience: number;
+  /** Minimum change that counts as an improvement. */
   threshold: number;
+  /** Whether `threshold` is relative to the best value or absolute. */
   thresholdMode: 'rel' | 'abs';
+  /** Epochs to wait after a reduction before counting bad epochs again. */
   cooldown: number;
+  /** Lower bound on each group's lr. */
   minLrs: number[];
+  /** Reductions smaller than this are skipped. */
   eps: number;
   /** Best metric seen (±Infinity before the first step). */
   best: number;

@@ -147,6 +147,7 @@ export function serializeState(tree: StateValue, metadata?: Record<string, strin
 
 /** A state tree read back by `readState`, with the file's other metadata. */
 export interface StateContents {
+  /** The state tree, tensors in place. */
   state: StateValue;
   /** The extra metadata passed to `serializeState` (without the reserved skeleton entry). */
   metadata: Record<string, string>;
@@ -265,8 +266,11 @@ export interface Stateful {
 
 /** What a training checkpoint holds: the model, optionally optimizer and scheduler, the step, extra data. */
 export interface Checkpoint {
+  /** The model whose `stateDict()` is saved. */
   model: Stateful;
+  /** The optimizer whose state (moments, step counts) is saved. */
   optimizer?: Stateful;
+  /** The LR scheduler whose state is saved. */
   scheduler?: Stateful;
   /** The training step (or epoch) reached. */
   step: number;
@@ -276,8 +280,11 @@ export interface Checkpoint {
 
 /** Where `restoreCheckpoint` loads the saved state into. */
 export interface CheckpointTargets {
+  /** Receives the saved model state. */
   model: Stateful;
+  /** Receives the saved optimizer state (the checkpoint must hold one). */
   optimizer?: Stateful;
+  /** Receives the saved scheduler state (the checkpoint must hold one). */
   scheduler?: Stateful;
   /** Passed to the model's `loadStateDict` (default true: missing or unexpected keys are an error). */
   strict?: boolean;
@@ -287,7 +294,9 @@ export interface CheckpointTargets {
 
 /** What `restoreCheckpoint` hands back besides loading the state into its targets. */
 export interface RestoredCheckpoint {
+  /** The step saved with the checkpoint. */
   step: number;
+  /** The extra values saved with it, if any. */
   extra: StateValue | undefined;
 }
 

@@ -4,11 +4,15 @@ import { normal, uniform } from '../random.ts';
 import { checkShape, fmt, type Shape, sizeOf } from '../shape.ts';
 import { type NestedArray, Tensor } from '../tensor.ts';
 
+/** Options of the tensor factories. */
 export interface CreateOptions {
+  /** Element type. Default `'float32'` (or the data's own, where given). */
   dtype?: DType;
+  /** Make the new tensor a leaf that receives gradients. Default false. */
   requiresGrad?: boolean;
 }
 
+/** Options of `tensor`. */
 export interface TensorOptions extends CreateOptions {
   /** Shape for flat data; nested arrays carry their own shape. */
   shape?: Shape;
@@ -172,18 +176,23 @@ export function randint(low: number, high: number, shape: Shape, options: Create
 
 const like = (x: Tensor, options: CreateOptions): CreateOptions => ({ dtype: x.dtype, ...options });
 
+/** Zeros of `x`'s shape and (unless given) dtype. */
 export function zerosLike(x: Tensor, options: CreateOptions = {}): Tensor {
   return zeros(x.shape, like(x, options));
 }
+/** Ones of `x`'s shape and (unless given) dtype. */
 export function onesLike(x: Tensor, options: CreateOptions = {}): Tensor {
   return ones(x.shape, like(x, options));
 }
+/** `value` in `x`'s shape and (unless given) dtype. */
 export function fullLike(x: Tensor, value: number, options: CreateOptions = {}): Tensor {
   return full(x.shape, value, like(x, options));
 }
+/** Uniform [0, 1) draws in `x`'s shape and (unless given) dtype. */
 export function randLike(x: Tensor, options: CreateOptions = {}): Tensor {
   return rand(x.shape, like(x, options));
 }
+/** Standard normal draws in `x`'s shape and (unless given) dtype. */
 export function randnLike(x: Tensor, options: CreateOptions = {}): Tensor {
   return randn(x.shape, like(x, options));
 }

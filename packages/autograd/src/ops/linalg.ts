@@ -14,8 +14,11 @@ import { checkTensor, coerce, empty } from './helpers.ts';
 import { broadcastTo, reshape, squeeze, unsqueeze } from './movement.ts';
 import { sum } from './reduce.ts';
 
+/** Options of `gemm`: which operands to use transposed. */
 export interface GemmOptions {
+  /** Use `aᵀ`. Default false. */
   transA?: boolean;
+  /** Use `bᵀ`. Default false. */
   transB?: boolean;
 }
 

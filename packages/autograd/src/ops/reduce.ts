@@ -133,9 +133,11 @@ export function mean(x: Tensor, dim?: number | readonly number[], keepdim = fals
   return div(sum(x, dim, keepdim), countOf(x, dim));
 }
 
+/** Options of `variance`. */
 export interface VarOptions {
   /** Subtracted from the count in the denominator: 1 (default) is the unbiased estimator, 0 the population variance. */
   correction?: number;
+  /** Keep reduced dimensions with size 1. Default false. */
   keepdim?: boolean;
 }
 

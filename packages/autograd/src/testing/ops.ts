@@ -81,7 +81,9 @@ import {
 
 /** One generated case: the inputs (those with requiresGrad are checked) and the op with its other arguments bound. */
 export interface OpSample {
+  /** The tensor inputs (float64, requiring grad where the op is differentiable in them). */
   readonly inputs: Tensor[];
+  /** The op with its non-tensor arguments bound. */
   readonly fn: CheckedFn;
   /** The bound non-tensor arguments (dims, flags, indices), shown in failure reports. */
   readonly args: string;

@@ -22,7 +22,7 @@
  * content-security policy without 'unsafe-eval'), fusion turns itself off and every op runs its own kernel.
  */
 import { allocate, type DType, type TypedArray } from './dtype.ts';
-import { erfScalar, sigmoidScalar } from './kernels/elementwise.ts';
+import { erfScalar, sigmoid32, sigmoidScalar, tanh32 } from './kernels/elementwise.ts';
 import { type Shape, shapesEqual, stridesOf } from './shape.ts';
 import type { Tensor } from './tensor.ts';
 
@@ -84,8 +84,14 @@ const TEMPLATES: Readonly<Record<string, string>> = {
   clamp: 'Math.min(Math.max($0, $lo), $hi)',
 };
 
+/** float32 kernels compute σ and tanh with the float32 functions of kernels/elementwise.ts. */
+const FLOAT32_TEMPLATES: Readonly<Record<string, string>> = {
+  sigmoid: 'F.sigmoid32($0)',
+  tanh: 'F.tanh32($0)',
+};
+
 /** Functions the generated kernels call: one definition serves fused and unfused paths. */
-const FUNCTIONS = { sigmoid: sigmoidScalar, erf: erfScalar };
+const FUNCTIONS = { sigmoid: sigmoidScalar, erf: erfScalar, sigmoid32, tanh32 };
 
 /** Whether the op names an elementwise op that can join a fused kernel. */
 export function isFusible(op: string): boolean {
@@ -296,7 +302,10 @@ class KernelBuilder {
       ref = this.walk(src, sd, so);
     } else {
       const operands = p.args.map((a) => this.walk(a, ...broadcastMap(a.shape, t.shape, dims, offs)));
-      let expr = TEMPLATES[p.op]!.replace(/\$(\d)/g, (_, i: string) => operands[Number(i)]!.name);
+      let expr = ((this.f32 && FLOAT32_TEMPLATES[p.op]) || TEMPLATES[p.op]!).replace(
+        /\$(\d)/g,
+        (_, i: string) => operands[Number(i)]!.name,
+      );
       if (p.op === 'clamp')
         expr = expr.replace('$lo', String(p.params[0])).replace('$hi', String(p.params[1]));
       ref = this.emit(expr, Math.max(-1, ...operands.map((r) => r.level)));

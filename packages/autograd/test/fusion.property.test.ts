@@ -217,3 +217,43 @@ describe('elementwise fusion', () => {
     expect(Number.isFinite(w.grad!.data[0]!)).toBe(true);
   });
 });
+
+describe('float32 σ and tanh (one definition for fused and unfused float32 kernels)', () => {
+  /** Distance in float32 ulps between two float32 values of one sign (via their bit patterns). */
+  const bits = new Float32Array(2);
+  const ints = new Int32Array(bits.buffer);
+  const ulps = (a: number, b: number): number => {
+    bits[0] = a;
+    bits[1] = b;
+    return Math.abs(ints[0]! - ints[1]!);
+  };
+  const reference = {
+    sigmoid: (v: number) => (v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v))),
+    tanh: Math.tanh,
+  };
+
+  it('are within 1 ulp of the correctly rounded values, over every scale from 1e-30 to the tails', () => {
+    fc.assert(
+      fc.property(fc.float({ min: Math.fround(-120), max: Math.fround(120), noNaN: true }), (v) => {
+        const x = tensor([v]);
+        for (const [name, op] of [
+          ['sigmoid', sigmoid],
+          ['tanh', tanh],
+        ] as const) {
+          const want = Math.fround(reference[name](v));
+          for (const fused of [true, false]) {
+            const got = withFusion(fused, () => op(x).data[0]!);
+            if (ulps(got, want) > 1) throw new Error(`${name}(${v}) = ${got}, want ${want}`);
+          }
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('give their limits at the special points and propagate NaN', () => {
+    const x = tensor([0, -0, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NaN, 1e-30, -200]);
+    expect(Array.from(sigmoid(x).data)).toEqual([0.5, 0.5, 1, 0, Number.NaN, 0.5, 0]);
+    expect(Array.from(tanh(x).data)).toEqual([0, -0, 1, -1, Number.NaN, Math.fround(1e-30), -1]);
+  });
+});

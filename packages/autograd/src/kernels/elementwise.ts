@@ -29,7 +29,8 @@ export const sign: UnaryKernel = (x, out) => {
   for (let i = 0; i < x.length; i++) out[i] = Math.sign(x[i]!);
 };
 export const tanh: UnaryKernel = (x, out) => {
-  for (let i = 0; i < x.length; i++) out[i] = Math.tanh(x[i]!);
+  if (out instanceof Float32Array) for (let i = 0; i < x.length; i++) out[i] = tanh32(x[i]!);
+  else for (let i = 0; i < x.length; i++) out[i] = Math.tanh(x[i]!);
 };
 export const sin: UnaryKernel = (x, out) => {
   for (let i = 0; i < x.length; i++) out[i] = Math.sin(x[i]!);
@@ -44,8 +45,58 @@ export function sigmoidScalar(v: number): number {
   return e / (1 + e);
 }
 export const sigmoid: UnaryKernel = (x, out) => {
-  for (let i = 0; i < x.length; i++) out[i] = sigmoidScalar(x[i]!);
+  if (out instanceof Float32Array) for (let i = 0; i < x.length; i++) out[i] = sigmoid32(x[i]!);
+  else for (let i = 0; i < x.length; i++) out[i] = sigmoidScalar(x[i]!);
 };
+
+/*
+ * float32 σ and tanh. Computed in double precision to ~1e-8 relative error and then rounded to float32, they
+ * are within 1 ulp of the correctly rounded values (checked against Math.exp/Math.tanh in the tests), at a
+ * fraction of the cost of Math.exp and Math.tanh, which are accurate to double precision that float32
+ * rounding then throws away. Every float32 path (fused or not) uses these; float64 uses Math's.
+ */
+
+/** 2^i for i in [−64, 192): the scale factors of `expForFloat32`. */
+const POW2 = Float64Array.from({ length: 256 }, (_, i) => 2 ** (i - 64));
+
+/**
+ * eˣ to ~5e-9 relative error for x in [−44, 133] (NaN stays NaN): x = k·ln 2 + r with |r| ≤ ln2/2, then
+ * eʳ by its Taylor polynomial of degree 7 (remainder r⁸/8! ≤ 5e-9) and the exact scale 2ᵏ from a table.
+ */
+function expForFloat32(x: number): number {
+  const k = Math.round(x * Math.LOG2E);
+  const r = x - k * Math.LN2;
+  const p =
+    1 + r * (1 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720 + r * (1 / 5040)))))));
+  return p * POW2[k + 64]!;
+}
+
+/** σ(v) for float32: 1 / (1 + e⁻ᵛ), exactly 0 below −110 and 1 above 30 (as float32 rounding gives). */
+export function sigmoid32(v: number): number {
+  if (v > 30) return 1;
+  if (v < -110) return 0;
+  return 1 / (1 + expForFloat32(-v));
+}
+
+/**
+ * tanh v for float32: for |v| < 1/4 its odd Taylor polynomial to v¹³ (remainder < 1e-11 relative), else
+ * 1 − 2 / (e²ᵛ + 1) with v clamped to ±10 (where float32 tanh is ±1), which loses at most a factor 5 of
+ * the exponential's relative error to cancellation at |v| = 1/4.
+ */
+export function tanh32(v: number): number {
+  if (Math.abs(v) < 0.25) {
+    const s = v * v;
+    // v·(1 + …) rather than v + v·(…), so that tanh(−0) = −0.
+    return (
+      v *
+      (1 +
+        s *
+          (-1 / 3 +
+            s * (2 / 15 + s * (-17 / 315 + s * (62 / 2835 + s * (-1382 / 155925 + s * (21844 / 6081075)))))))
+    );
+  }
+  return 1 - 2 / (expForFloat32(2 * Math.min(Math.max(v, -10), 10)) + 1);
+}
 export const relu: UnaryKernel = (x, out) => {
   for (let i = 0; i < x.length; i++) {
     out[i] = Math.max(x[i]!, 0); // NaN stays NaN, as in PyTorch

@@ -22,7 +22,8 @@
  * content-security policy without 'unsafe-eval'), fusion turns itself off and every op runs its own kernel.
  */
 import { allocate, type DType, type TypedArray } from './dtype.ts';
-import { erfScalar, sigmoid32, sigmoidScalar, tanh32 } from './kernels/elementwise.ts';
+import { erfScalar, float32Code, POW2, sigmoidScalar } from './kernels/elementwise.ts';
+import { copyInto } from './kernels/strided.ts';
 import { type Shape, shapesEqual, stridesOf } from './shape.ts';
 import type { Tensor } from './tensor.ts';
 
@@ -84,14 +85,8 @@ const TEMPLATES: Readonly<Record<string, string>> = {
   clamp: 'Math.min(Math.max($0, $lo), $hi)',
 };
 
-/** float32 kernels compute σ and tanh with the float32 functions of kernels/elementwise.ts. */
-const FLOAT32_TEMPLATES: Readonly<Record<string, string>> = {
-  sigmoid: 'F.sigmoid32($0)',
-  tanh: 'F.tanh32($0)',
-};
-
-/** Functions the generated kernels call: one definition serves fused and unfused paths. */
-const FUNCTIONS = { sigmoid: sigmoidScalar, erf: erfScalar, sigmoid32, tanh32 };
+/** Functions (and the table `P` of float32 σ and tanh) the generated kernels use. */
+const FUNCTIONS = { sigmoid: sigmoidScalar, erf: erfScalar, P: POW2 };
 
 /** Whether the op names an elementwise op that can join a fused kernel. */
 export function isFusible(op: string): boolean {
@@ -195,6 +190,11 @@ export function realizeInto(requests: ReadonlyArray<{ tensor: Tensor; into: Dest
     if (!p && !r.into) continue;
     if (p?.compute && !r.into) {
       r.tensor.setStorage(p.compute());
+      continue;
+    }
+    if ((!p || p.compute) && r.into) {
+      // Computed already (or not fusible): a copy into place.
+      copyInto(r.tensor.data, r.tensor.shape, r.into.data, r.into.offset, r.into.strides);
       continue;
     }
     const key = `${r.tensor.dtype}[${r.tensor.shape}]`;
@@ -302,13 +302,19 @@ class KernelBuilder {
       ref = this.walk(src, sd, so);
     } else {
       const operands = p.args.map((a) => this.walk(a, ...broadcastMap(a.shape, t.shape, dims, offs)));
-      let expr = ((this.f32 && FLOAT32_TEMPLATES[p.op]) || TEMPLATES[p.op]!).replace(
-        /\$(\d)/g,
-        (_, i: string) => operands[Number(i)]!.name,
-      );
-      if (p.op === 'clamp')
-        expr = expr.replace('$lo', String(p.params[0])).replace('$hi', String(p.params[1]));
-      ref = this.emit(expr, Math.max(-1, ...operands.map((r) => r.level)));
+      const level = Math.max(-1, ...operands.map((r) => r.level));
+      const inline = this.f32 ? float32Code[p.op] : undefined;
+      if (inline) {
+        // float32 σ and tanh: the statements of kernels/elementwise.ts's sigmoid32 and tanh32.
+        const { lines, expr } = inline(operands[0]!.name, `t${this.count}`);
+        this.body[level + 1]!.push(...lines);
+        ref = this.emit(expr, level);
+      } else {
+        let expr = TEMPLATES[p.op]!.replace(/\$(\d)/g, (_, i: string) => operands[Number(i)]!.name);
+        if (p.op === 'clamp')
+          expr = expr.replace('$lo', String(p.params[0])).replace('$hi', String(p.params[1]));
+        ref = this.emit(expr, level);
+      }
     }
     this.memo.set(key, ref);
     if (shapesEqual(t.shape, this.loop) && isIdentity(dims, offs)) this.fullExtent.push({ tensor: t, ref });
@@ -321,6 +327,7 @@ class KernelBuilder {
 
   run(): void {
     const lines: string[] = [];
+    lines.push('const P = F.P;');
     for (let i = 0; i < this.arrays.length; i++) lines.push(`const o${i} = A[${i}];`);
     lines.push(...this.body[0]!);
     for (let d = 0; d < this.rank; d++) {

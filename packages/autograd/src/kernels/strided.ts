@@ -102,3 +102,36 @@ export function narrowInto(
     for (let j = 0; j < block; j++) out[dst + j] = x[src + j]!;
   }
 }
+
+/**
+ * Copies the contiguous `x` of shape `shape` into `out` at `offset + Σ index[d]·strides[d]` (a slice of a
+ * larger tensor: how `cat` and `stack` place computed parts); rows contiguous in `out` are block copies.
+ */
+export function copyInto(
+  x: TypedArray,
+  shape: Shape,
+  out: TypedArray,
+  offset: number,
+  strides: readonly number[],
+): void {
+  const rank = shape.length;
+  if (x.length === 0) return;
+  if (rank === 0) {
+    out[offset] = x[0]!;
+    return;
+  }
+  const inner = shape[rank - 1]!;
+  const innerStride = strides[rank - 1]!;
+  const index = new Array<number>(rank).fill(0);
+  let dst = offset;
+  for (let o = 0; o < x.length; o += inner) {
+    if (innerStride === 1) out.set(x.subarray(o, o + inner), dst);
+    else for (let j = 0; j < inner; j++) out[dst + j * innerStride] = x[o + j]!;
+    for (let d = rank - 2; d >= 0; d--) {
+      dst += strides[d]!;
+      if (++index[d]! < shape[d]!) break;
+      dst -= strides[d]! * shape[d]!;
+      index[d] = 0;
+    }
+  }
+}

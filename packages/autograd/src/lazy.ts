@@ -259,7 +259,7 @@ class KernelBuilder {
   /** Statements by loop level + 1 (index 0: before every loop). */
   private readonly body: string[][];
   private readonly stores: string[] = [];
-  private readonly memo = new Map<string, Ref>();
+  private readonly memo = new Map<string | number, Ref>();
   private readonly visited = new Set<Pending>();
   private count = 0;
   /** Pending intermediates seen at the loop's full extent with the identity map. */
@@ -280,7 +280,8 @@ class KernelBuilder {
   walk(t: Tensor, dims: readonly number[], offs: readonly number[]): Ref {
     const p = t.pending;
     if (!p || p.compute) return this.load(t.data, t.shape, dims, offs);
-    const key = `${p.id}:${dims}:${offs}`;
+    const identity = isIdentity(dims, offs);
+    const key = identity ? p.id : mapKey(p.id, dims, offs);
     const known = this.memo.get(key);
     if (known) return known;
     if (!this.visited.has(p)) {
@@ -317,7 +318,7 @@ class KernelBuilder {
       }
     }
     this.memo.set(key, ref);
-    if (shapesEqual(t.shape, this.loop) && isIdentity(dims, offs)) this.fullExtent.push({ tensor: t, ref });
+    if (identity && shapesEqual(t.shape, this.loop)) this.fullExtent.push({ tensor: t, ref });
     return ref;
   }
 
@@ -391,6 +392,13 @@ class KernelBuilder {
     this.body[level + 1]!.push(`const ${ref.name} = ${this.f32 ? `Math.fround(${expr})` : expr};`);
     return ref;
   }
+}
+
+/** The memo key of a tensor read through a map (the identity map's key is the id alone). */
+function mapKey(id: number, dims: readonly number[], offs: readonly number[]): string {
+  let key = `${id}`;
+  for (let j = 0; j < dims.length; j++) key += `:${dims[j]},${offs[j]}`;
+  return key;
 }
 
 function isIdentity(dims: readonly number[], offs: readonly number[]): boolean {

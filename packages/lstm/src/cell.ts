@@ -52,12 +52,6 @@ export interface RecurrentCell<S extends RecurrentState = RecurrentState> {
   step(input: Tensor, state: S, observe?: GateSink): S;
   /** What a step emits, [batch, outputSize] (h for LSTM, GRU and RNN). */
   output(state: S): Tensor;
-  /**
-   * Optional: the weights every `step` multiplies by (W_hh, and an LSTM's W_hr). The time loop keeps float32
-   * ones resident in the WebAssembly kernels' memory while it runs (autograd's `withResidentWeights`), so
-   * the steps' products do not copy them in again at every step. A step must not write them.
-   */
-  readonly stepWeights?: readonly Tensor[];
 }
 
 /** The state's tensors as a list. */

@@ -80,7 +80,7 @@ export function checkCellInput(op: string, x: Tensor, inputSize: number, dtype: 
 /**
  * What every cell module shares (PyTorch's `RNNCellBase`): the four parameters with `gates` stacked blocks
  * of H rows, weight_ih [gates·H, in], weight_hh [gates·H, H], bias_ih and bias_hh [gates·H] (drawn from
- * U(−1/√H, 1/√H), PyTorch's default), the sizes, and the weights the combinators keep resident.
+ * U(−1/√H, 1/√H), PyTorch's default) and the sizes.
  */
 abstract class CellBase<S extends RecurrentState> extends Module implements RecurrentCell<S> {
   /** Input-to-hidden weights of all gates, [gates·H, in]. */
@@ -119,10 +119,6 @@ abstract class CellBase<S extends RecurrentState> extends Module implements Recu
   get outputSize(): number {
     return this.hiddenSize;
   }
-  /** W_hh, which every step multiplies by: the combinators keep it resident for their loops. */
-  get stepWeights(): readonly Tensor[] {
-    return [this.weight_hh];
-  }
   abstract initialState(batch: number): S;
   abstract projectInput(x: Tensor): Tensor;
   abstract step(xp: Tensor, state: S, observe?: GateSink): S;
@@ -142,7 +138,7 @@ abstract class CellBase<S extends RecurrentState> extends Module implements Recu
  * The four gates' weights are stacked in that order: weight_ih [4H, in], weight_hh [4H, H], biases [4H],
  * so all gates come from one matrix product per operand (see `lstmStep`). Driven by the combinators
  * (`recurrent`, `CellStack`), W_hh stays in WebAssembly memory for the whole loop; a hand-written loop over
- * `forward` gets the same inside autograd's `withResidentWeights([cell.weight_hh], ...)`.
+ * `forward` gets the same inside autograd's `withResidentWeights(...)`.
  */
 export class LSTMCell extends CellBase<LSTMState> {
   constructor(options: CellOptions) {

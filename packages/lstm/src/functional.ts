@@ -139,7 +139,6 @@ export function lstmCell(w: LSTMWeights): RecurrentCell<LSTMState> {
     projectInput: (x) => lstmInput(x, w),
     step: (xp, state, observe) => lstmStep(xp, state, w, observe),
     output: (state) => state[0],
-    stepWeights: w.weight_hr ? [w.weight_hh, w.weight_hr] : [w.weight_hh],
   };
 }
 
@@ -154,7 +153,6 @@ export function gruCell(w: CellWeights): RecurrentCell<Tensor> {
     projectInput: (x) => gruInput(x, w),
     step: (xp, h, observe) => gruStep(xp, h, w, observe),
     output: (h) => h,
-    stepWeights: [w.weight_hh],
   };
 }
 
@@ -169,7 +167,6 @@ export function rnnCell(w: CellWeights, nonlinearity: Nonlinearity = 'tanh'): Re
     projectInput: (x) => rnnInput(x, w),
     step: (xp, h, observe) => rnnStep(xp, h, w, nonlinearity, observe),
     output: (h) => h,
-    stepWeights: [w.weight_hh],
   };
 }
 

@@ -166,7 +166,7 @@ function runDirection<S extends RecurrentState>(
     : unbind(xs);
   const outputs = new Array<Tensor>(L);
   const direction = reverse ? 1 : 0;
-  withResidentWeights(cell.stepWeights ?? [], () => {
+  withResidentWeights(() => {
     for (let k = 0; k < L; k++) {
       const t = reverse ? L - 1 - k : k;
       const mask = plan.lengths && t >= plan.allActive ? activeMask(plan.lengths, t, input) : null;

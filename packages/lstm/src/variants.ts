@@ -63,10 +63,6 @@ export abstract class LSTMVariantCell extends Module implements RecurrentCell<LS
   get outputSize(): number {
     return this.hiddenSize;
   }
-  /** The weights every step multiplies by: the combinators keep them resident for their loops. */
-  get stepWeights(): readonly Tensor[] {
-    return [this.weight_hh];
-  }
   abstract projectInput(x: Tensor): Tensor;
   abstract step(xp: Tensor, state: LSTMState, observe?: GateSink): LSTMState;
 
@@ -279,9 +275,6 @@ export class ProjectedLSTMCell extends LSTMVariantCell {
   }
   override get outputSize(): number {
     return this.projSize;
-  }
-  override get stepWeights(): readonly Tensor[] {
-    return [this.weight_hh, this.weight_hr];
   }
   projectInput(x: Tensor): Tensor {
     return lstmInput(x, this);

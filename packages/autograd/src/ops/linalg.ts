@@ -7,7 +7,7 @@
 import { deferredProduct } from '../deferred.ts';
 import { isGradEnabled, record } from '../engine.ts';
 import { matmul as matmulKernel } from '../kernels/matmul.ts';
-import { withResidentOperands } from '../kernels/wasm/module.ts';
+import { keepResident, withResidentScope } from '../kernels/wasm/module.ts';
 import { broadcastShapes, fmt, sizeOf } from '../shape.ts';
 import type { Tensor } from '../tensor.ts';
 import { checkTensor, coerce, empty } from './helpers.ts';
@@ -49,6 +49,8 @@ export function gemm(a: Tensor, b: Tensor, options: GemmOptions = {}): Tensor {
     );
   }
   const y = empty(rank === 3 ? [batch, m, n] : [m, n], a.dtype);
+  // A parameter (a weight) stays resident for the rest of an open scope (see withResidentWeights).
+  if (b.isLeaf && b.requiresGrad) keepResident(b.data);
   for (let i = 0; i < batch; i++) {
     matmulKernel(a.data, i * m * k, b.data, i * k * n, y.data, i * m * n, m, n, k, transA, transB);
   }
@@ -150,13 +152,11 @@ function affine(rows: Tensor, weight: Tensor, bias: Tensor): Tensor {
 }
 
 /**
- * Runs `fn` promising that `weights` are not written meanwhile, so products may keep them packed in the
- * WebAssembly kernels' memory across calls instead of copying them in at every call (float32 only; a
- * no-op elsewhere). The time loops use it for the weights a cell declares in `stepWeights`.
+ * Runs `fn` as a scope in which the parameters that products read (leaf tensors that require grad, such as a
+ * recurrent weight read at every step) stay packed in the WebAssembly kernels' memory after their first
+ * use, instead of being copied in at every product (float32; elsewhere just `fn()`). `fn` must not write
+ * them. The time loops run in one, and so does every backward pass (the engine's).
  */
-export function withResidentWeights<T>(weights: readonly Tensor[], fn: () => T): T {
-  return withResidentOperands(
-    weights.map((w) => w.data),
-    fn,
-  );
+export function withResidentWeights<T>(fn: () => T): T {
+  return withResidentScope(fn);
 }

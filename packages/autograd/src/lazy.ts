@@ -18,12 +18,18 @@
  *
  * Numerics: each node is evaluated with the same scalar operation as the unfused kernel, and in float32
  * rounded to float32 after every node (`Math.fround`), so fused and unfused results are bit-identical in
- * both dtypes. Kernels are cached by their generated source. Where `new Function` is forbidden (a
+ * both dtypes.
+ *
+ * Backends: every kernel is generated as JavaScript (`new Function`), and where its ops allow, also as
+ * WebAssembly SIMD (kernels/wasm/fused.ts), which computes the same operations two elements at a time and
+ * runs instead. Kernels are cached by their generated source. Where `new Function` is forbidden (a
  * content-security policy without 'unsafe-eval'), fusion turns itself off and every op runs its own kernel.
  */
 import { allocate, type DType, type TypedArray } from './dtype.ts';
 import { erfScalar, float32Code, POW2, sigmoidScalar } from './kernels/elementwise.ts';
 import { copyInto } from './kernels/strided.ts';
+import { compileFused, type IrStore, type IrValue, runFused, type WasmFused } from './kernels/wasm/fused.ts';
+import { isWasmEnabled } from './kernels/wasm/module.ts';
 import { type Shape, shapesEqual, stridesOf } from './shape.ts';
 import type { Tensor } from './tensor.ts';
 
@@ -207,11 +213,19 @@ export function realizeInto(requests: ReadonlyArray<{ tensor: Tensor; into: Dest
 
 interface Ref {
   name: string;
+  /** The value's index in the kernel's IR. */
+  index: number;
   /** The outermost loop this value varies in (−1: constant for the whole kernel). */
   level: number;
 }
 
-const cache = new Map<string, (arrays: TypedArray[], F: typeof FUNCTIONS) => void>();
+/** A kernel: its JavaScript form, and its WebAssembly form where it has one (see kernels/wasm/fused.ts). */
+interface Kernel {
+  js: (arrays: TypedArray[], F: typeof FUNCTIONS) => void;
+  wasm: WasmFused | null;
+}
+
+const cache = new Map<string, Kernel>();
 const MAX_CACHED = 4096;
 
 /** Number of distinct fused kernels generated so far (for tests and diagnostics). */
@@ -236,7 +250,7 @@ function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | 
       fresh.push({ tensor, data });
       dest = { data, offset: 0, strides: stridesOf(tensor.shape) };
     }
-    b.store(ref, dest);
+    b.store(ref, dest, !into);
   }
   // Intermediates worth keeping (see the file comment).
   for (const { tensor, ref } of b.fullExtent) {
@@ -245,7 +259,7 @@ function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | 
     asked.add(tensor);
     const data = allocate(first.dtype, tensor.size);
     fresh.push({ tensor, data });
-    b.store(ref, { data, offset: 0, strides: stridesOf(tensor.shape) });
+    b.store(ref, { data, offset: 0, strides: stridesOf(tensor.shape) }, true);
   }
   b.run();
   for (const { tensor, data } of fresh) tensor.setStorage(data);
@@ -259,6 +273,10 @@ class KernelBuilder {
   /** Statements by loop level + 1 (index 0: before every loop). */
   private readonly body: string[][];
   private readonly stores: string[] = [];
+  /** The same kernel as data, for the WebAssembly backend. */
+  private readonly values: IrValue[] = [];
+  private readonly irStores: IrStore[] = [];
+  private readonly fresh: boolean[] = [];
   private readonly memo = new Map<string | number, Ref>();
   private readonly visited = new Set<Pending>();
   private count = 0;
@@ -309,12 +327,12 @@ class KernelBuilder {
         // float32 σ and tanh: the statements of kernels/elementwise.ts's sigmoid32 and tanh32.
         const { lines, expr } = inline(operands[0]!.name, `t${this.count}`);
         this.body[level + 1]!.push(...lines);
-        ref = this.emit(expr, level);
+        ref = this.emit(expr, level, p.op, operands, p.params);
       } else {
         let expr = TEMPLATES[p.op]!.replace(/\$(\d)/g, (_, i: string) => operands[Number(i)]!.name);
         if (p.op === 'clamp')
           expr = expr.replace('$lo', String(p.params[0])).replace('$hi', String(p.params[1]));
-        ref = this.emit(expr, level);
+        ref = this.emit(expr, level, p.op, operands, p.params);
       }
     }
     this.memo.set(key, ref);
@@ -322,8 +340,12 @@ class KernelBuilder {
     return ref;
   }
 
-  store(ref: Ref, dest: Destination): void {
-    this.stores.push(`o${this.arrayOf(dest.data)}[${this.index(dest.offset, dest.strides)}] = ${ref.name};`);
+  /** Writes `ref` through `dest`; `fresh`: dest is a new array this store fills whole. */
+  store(ref: Ref, dest: Destination, fresh: boolean): void {
+    const array = this.arrayOf(dest.data);
+    this.fresh[array] = fresh;
+    this.stores.push(`o${array}[${this.index(dest.offset, dest.strides)}] = ${ref.name};`);
+    this.irStores.push({ array, base: dest.offset, coefs: dest.strides, value: ref.index });
   }
 
   run(): void {
@@ -335,14 +357,28 @@ class KernelBuilder {
       lines.push(`for (let i${d} = 0; i${d} < ${this.loop[d]}; i${d}++) {`, ...this.body[d + 1]!);
     }
     lines.push(...this.stores, '}'.repeat(this.rank));
+    // The element type and which outputs are fresh arrays shape the WebAssembly form (a plain copy reads the
+    // same in JavaScript for both dtypes), so they are part of the key.
+    const fresh = this.arrays.map((_, k) => this.fresh[k] ?? false);
+    lines.push(`// ${this.f32 ? 'float32' : 'float64'}, fresh: ${fresh.map(Number).join('')}`);
     const source = lines.join('\n');
     let kernel = cache.get(source);
     if (!kernel) {
       if (cache.size >= MAX_CACHED) cache.clear();
-      kernel = new Function('A', 'F', source) as (arrays: TypedArray[], F: typeof FUNCTIONS) => void;
+      const js = new Function('A', 'F', source) as Kernel['js'];
+      const ir = {
+        loop: this.loop,
+        f32: this.f32,
+        values: this.values,
+        stores: this.irStores,
+        arrayCount: this.arrays.length,
+        fresh,
+      };
+      kernel = { js, wasm: compileFused(ir) };
       cache.set(source, kernel);
     }
-    kernel(this.arrays, FUNCTIONS);
+    if (kernel.wasm && isWasmEnabled()) runFused(kernel.wasm, this.arrays);
+    else kernel.js(this.arrays, FUNCTIONS);
   }
 
   private arrayOf(data: TypedArray): number {
@@ -381,14 +417,23 @@ class KernelBuilder {
     coefs.forEach((c, d) => {
       if (c !== 0) level = d;
     });
-    const ref = { name: `v${this.count++}`, level };
+    const ref = { name: `v${this.count++}`, index: this.values.length, level };
+    this.values.push({ kind: 'load', array: this.arrayOf(data), base, coefs, level });
     this.body[level + 1]!.push(`const ${ref.name} = ${expr};`);
     this.memo.set(expr, ref);
     return ref;
   }
 
-  private emit(expr: string, level: number): Ref {
-    const ref = { name: `v${this.count++}`, level };
+  /** A value computed by `op` over `args` (JavaScript source `expr`). */
+  private emit(
+    expr: string,
+    level: number,
+    op: string,
+    args: readonly Ref[],
+    params: readonly number[],
+  ): Ref {
+    const ref = { name: `v${this.count++}`, index: this.values.length, level };
+    this.values.push({ kind: 'op', op, args: args.map((a) => a.index), params, level });
     this.body[level + 1]!.push(`const ${ref.name} = ${this.f32 ? `Math.fround(${expr})` : expr};`);
     return ref;
   }

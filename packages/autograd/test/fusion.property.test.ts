@@ -29,6 +29,7 @@ import {
   pow,
   realize,
   relu,
+  setWasmEnabled,
   sigmoid,
   sin,
   sqrt,
@@ -41,6 +42,7 @@ import {
   where,
   withFusion,
 } from '../src/index.ts';
+import { wasmFusedKernelCount } from '../src/kernels/index.ts';
 import { broadcastableShapesArb, valuesArb } from '../src/testing/index.ts';
 
 type Unary = (x: Tensor) => Tensor;
@@ -176,13 +178,20 @@ describe('elementwise fusion', () => {
   it('gives the unfused values and gradients bit for bit, float64 and float32, on random DAGs', () => {
     fc.assert(
       fc.property(planArb, (plan) => {
-        const fused = run(plan, true);
+        const fused = run(plan, true); // WebAssembly kernels where the DAG allows, else JavaScript
         const unfused = run(plan, false);
-        expectIdentical(fused.values, unfused.values, 'output');
-        expectIdentical(fused.gradients, unfused.gradients, 'gradient of input');
+        setWasmEnabled(false);
+        const fusedJs = run(plan, true);
+        setWasmEnabled(true);
+        for (const other of [unfused, fusedJs]) {
+          expectIdentical(fused.values, other.values, 'output');
+          expectIdentical(fused.gradients, other.gradients, 'gradient of input');
+        }
       }),
       { numRuns: 300 },
     );
+    // The WebAssembly backend was exercised, not skipped.
+    expect(wasmFusedKernelCount()).toBeGreaterThan(20);
   });
 
   it('reuses one generated kernel for a DAG of the same structure and shapes', () => {

@@ -3,6 +3,8 @@
  * Residency scopes (`withResidentOperands`, `keepResident`) let a loop keep the operands every iteration
  * multiplies by in WebAssembly memory, copied and packed once; tensor code uses `withResidentWeights`.
  */
+
+export { wasmFusedKernelCount } from './wasm/fused.ts';
 export {
   isWasmEnabled,
   keepResident,

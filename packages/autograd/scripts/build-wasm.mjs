@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Builds the WebAssembly SIMD kernel module: takes its AssemblyScript source (src/kernels/wasm/source.mjs: the
- * generated GEMM and the fused LSTM cell), compiles it with asc (-O3 --enable simd --runtime stub), and
+ * generated GEMM and the axis sum), compiles it with asc (-O3 --enable simd --runtime stub), and
  * writes the binary as base64 into src/kernels/wasm/module-wasm.generated.ts, so Node and browsers load it
  * without file paths or fetches.
  *

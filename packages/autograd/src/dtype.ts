@@ -6,7 +6,13 @@ export type TypedArray = Float32Array | Float64Array;
 
 /** Allocates zeroed storage of `size` elements for `dtype`. */
 export function allocate(dtype: DType, size: number): TypedArray {
-  return dtype === 'float64' ? new Float64Array(size) : new Float32Array(size);
+  try {
+    return dtype === 'float64' ? new Float64Array(size) : new Float32Array(size);
+  } catch (e) {
+    throw new Error(
+      `allocate: cannot allocate ${size} ${dtype} elements (${size * (dtype === 'float64' ? 8 : 4)} bytes): ${(e as Error).message}`,
+    );
+  }
 }
 
 /** The dtype that matches a typed array. */

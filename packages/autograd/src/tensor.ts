@@ -42,6 +42,14 @@ export class Tensor {
   /** A tensor whose elements `pending` computes when they are first read (see lazy.ts). */
   constructor(data: null, shape: Shape, pending: Pending, dtype: DType);
   constructor(data: TypedArray | null, shape: Shape, pending: Pending | null = null, dtype?: DType) {
+    if (!validShape(shape)) {
+      throw new Error(`Tensor: invalid shape ${JSON.stringify(shape)} (dimensions must be integers >= 0)`);
+    }
+    if (data !== null && !(data instanceof Float32Array || data instanceof Float64Array)) {
+      throw new Error(
+        `Tensor: storage must be a Float32Array or Float64Array, got ${(data as object)?.constructor?.name ?? typeof data}`,
+      );
+    }
     const size = sizeOf(shape);
     if (data !== null && data.length !== size) {
       throw new Error(`Tensor: ${data.length} elements do not fill shape ${fmt(shape)} (${size} needed)`);
@@ -318,4 +326,10 @@ export class Tensor {
   matmul(other: Tensor): Tensor {
     return ops.matmul(this, other);
   }
+}
+
+function validShape(shape: Shape): boolean {
+  if (!Array.isArray(shape)) return false;
+  for (const d of shape) if (!Number.isInteger(d) || d < 0) return false;
+  return true;
 }

@@ -22,6 +22,7 @@ import {
   sqrt,
   stack,
   sum,
+  Tensor,
   tensor,
   transpose,
   where,
@@ -237,5 +238,24 @@ describe('creation', () => {
 
   it('item() of a tensor with several elements', () => {
     expect(() => ones([2, 2]).item()).toThrow('item: tensor of shape [2,2] has 4 elements, expected 1');
+  });
+});
+
+describe('tensor construction', () => {
+  it('refuses invalid shapes, foreign storage and sizes past what the runtime can allocate, by name', () => {
+    expect(() => new Tensor(new Float32Array(2), [-1, -2])).toThrow(
+      'Tensor: invalid shape [-1,-2] (dimensions must be integers >= 0)',
+    );
+    expect(() => new Tensor(new Float32Array(3), [1.5, 2])).toThrow('Tensor: invalid shape [1.5,2]');
+    expect(() => new Tensor(new Int32Array(2) as unknown as Float32Array, [2])).toThrow(
+      'Tensor: storage must be a Float32Array or Float64Array, got Int32Array',
+    );
+    expect(() => new Tensor([1, 2] as unknown as Float32Array, [2])).toThrow(
+      'Tensor: storage must be a Float32Array or Float64Array, got Array',
+    );
+    expect(() => new Tensor(new Float32Array(3), [2])).toThrow(
+      'Tensor: 3 elements do not fill shape [2] (2 needed)',
+    );
+    expect(() => zeros([1e6, 1e6])).toThrow(/^allocate: cannot allocate 1000000000000 float32 elements/);
   });
 });

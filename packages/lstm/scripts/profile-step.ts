@@ -10,22 +10,44 @@
  * DevTools, or sum self time per function from its JSON).
  *
  * Workloads: `lstm` one LSTM layer (batch 32, 50 steps, input 64, hidden 128), a linear head on the last
- * step, MSE, Adam; `forward` its forward pass under noGrad; `gru` the same with a GRU; `charlm` embedding 32
- * of 65 characters, LSTM 256, 64 steps, batch 32, a linear head on every step, cross-entropy, Adam.
+ * step, MSE, Adam; `forward` its forward pass under noGrad; `gru` the same with a GRU; `user-lstm` and
+ * `user-gru` the bench's cells written from primitives (bench/src/cells) through `CellStack`; `charlm`
+ * embedding 32 of 65 characters, LSTM 256, 64 steps, batch 32, a linear head on every step, cross-entropy,
+ * Adam. `FUSION=0` in the environment runs every elementwise op unfused.
  */
 import { loadavg } from 'node:os';
-import { manualSeed, narrow, noGrad, randint, randn, reshape, type Tensor } from '@tensorloom/autograd';
+import {
+  manualSeed,
+  narrow,
+  noGrad,
+  randint,
+  randn,
+  reshape,
+  setFusionEnabled,
+  type Tensor,
+} from '@tensorloom/autograd';
 import { Adam, crossEntropy, Embedding, Linear, Module, mseLoss } from '@tensorloom/nn';
-import { GRU, LSTM } from '../src/index.ts';
+import { UserGRUCell, UserLSTMCell } from '../../../bench/src/cells/user-cells.ts';
+import { CellStack, GRU, LSTM } from '../src/index.ts';
 
 const workload = process.argv[2] ?? 'lstm';
 const iterations = Number(process.argv[3] ?? 20);
 const [B, T, I, H] = [32, 50, 64, 128];
+setFusionEnabled(process.env.FUSION !== '0');
 
-/** LSTM (or GRU) over x [T, B, I], then a linear head on the last step's output. */
+/** The workload's recurrent layer. */
+function recurrentLayer(): { forward(x: Tensor): [Tensor, unknown] } & Module {
+  if (workload === 'gru') return new GRU({ inputSize: I, hiddenSize: H });
+  if (workload === 'user-lstm')
+    return new CellStack(({ inputSize }) => new UserLSTMCell(inputSize, H), { inputSize: I });
+  if (workload === 'user-gru')
+    return new CellStack(({ inputSize }) => new UserGRUCell(inputSize, H), { inputSize: I });
+  return new LSTM({ inputSize: I, hiddenSize: H });
+}
+
+/** A recurrent layer over x [T, B, I], then a linear head on the last step's output. */
 class Regressor extends Module {
-  rnn: LSTM | GRU =
-    workload === 'gru' ? new GRU({ inputSize: I, hiddenSize: H }) : new LSTM({ inputSize: I, hiddenSize: H });
+  rnn = recurrentLayer();
   head = new Linear(H, 1);
   forward(x: Tensor): Tensor {
     const [out] = this.rnn.forward(x);
@@ -60,7 +82,8 @@ function makeStep(): () => number {
       return loss.item();
     };
   }
-  if (!['lstm', 'forward', 'gru'].includes(workload)) throw new Error(`unknown workload ${workload}`);
+  if (!['lstm', 'forward', 'gru', 'user-lstm', 'user-gru'].includes(workload))
+    throw new Error(`unknown workload ${workload}`);
   const model = new Regressor();
   const optimizer = new Adam(model.parameters(), { lr: 1e-3 });
   const x = randn([T, B, I]);

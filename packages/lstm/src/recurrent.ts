@@ -137,6 +137,14 @@ export function checkNotEmpty(op: string, input: Tensor): void {
   }
 }
 
+/** [L, B, 1] of 1 where sequence b is active at step t (t < ℓ_b), else 0. */
+function validSteps(lengths: Int32Array, L: number, dtype: Tensor['dtype']): Tensor {
+  const B = lengths.length;
+  const mask = zeros([L, B, 1], { dtype });
+  for (let t = 0; t < L; t++) for (let b = 0; b < B; b++) mask.data[t * B + b] = t < lengths[b]! ? 1 : 0;
+  return mask;
+}
+
 /** [B, 1] of 1 where sequence b is active at step t (t < ℓ_b), else 0. */
 function activeMask(lengths: Int32Array, t: number, input: Tensor): Tensor {
   const mask = zeros([lengths.length, 1], { dtype: input.dtype });
@@ -159,7 +167,11 @@ function runDirection<S extends RecurrentState>(
 ): [Tensor, S] {
   const [T, B] = input.shape as [number, number, number];
   const L = plan.steps;
-  const xs = L < T ? narrow(input, 0, 0, L) : input;
+  // Padding (t ≥ ℓ_b) is replaced by zeros before any step reads it: the steps computed there are discarded
+  // by selection, but their gradients are multiplied by what they computed, and 0·NaN would leak into the
+  // weights' gradients. Zeros keep those products finite, so padding influences no value and no gradient.
+  const kept = L < T ? narrow(input, 0, 0, L) : input;
+  const xs = plan.lengths ? where(validSteps(plan.lengths, L, input.dtype), kept, 0) : kept;
   // One product for the input part of every step, then cut per step with an O(T·B·k) backward.
   const steps = cell.projectInput
     ? unbind(reshape(cell.projectInput(reshape(xs, [L * B, input.shape[2]!])), [L, B, -1]))

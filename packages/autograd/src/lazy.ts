@@ -30,7 +30,7 @@ import { erfScalar, float32Code, POW2, sigmoidScalar } from './kernels/elementwi
 import { copyInto } from './kernels/strided.ts';
 import { compileFused, type IrStore, type IrValue, runFused, type WasmFused } from './kernels/wasm/fused.ts';
 import { isWasmEnabled } from './kernels/wasm/module.ts';
-import { type Shape, shapesEqual, stridesOf } from './shape.ts';
+import { type Shape, shapesEqual, sizeOf, stridesOf } from './shape.ts';
 import type { Tensor } from './tensor.ts';
 
 /** What a pending tensor will compute. */
@@ -49,6 +49,8 @@ export interface Pending {
   saved: boolean;
   /** For 'deferred': produces the elements. */
   readonly compute?: () => TypedArray;
+  /** The op's own unfused kernel: what realizing this node alone, over computed arguments, runs. */
+  readonly eager?: () => Tensor;
 }
 
 /** Longer chains are cut by realizing their arguments first, to bound kernel size and recursion. */
@@ -147,7 +149,12 @@ function isFused(t: Tensor): boolean {
  * The description of a pending tensor of `shape` computing `op` over `args`. Chains longer than MAX_DEPTH
  * are cut here, by realizing the deepest arguments.
  */
-export function pendingNode(op: string, args: readonly Tensor[], params: readonly number[] = []): Pending {
+export function pendingNode(
+  op: string,
+  args: readonly Tensor[],
+  params: readonly number[] = [],
+  eager?: () => Tensor,
+): Pending {
   let depth = 0;
   for (const a of args) if (isFused(a)) depth = Math.max(depth, a.pending!.depth);
   if (depth >= MAX_DEPTH) {
@@ -156,7 +163,7 @@ export function pendingNode(op: string, args: readonly Tensor[], params: readonl
     for (const a of args) if (isFused(a)) depth = Math.max(depth, a.pending!.depth);
   }
   for (const a of args) if (isFused(a)) a.pending!.uses++;
-  return { id: nextId++, op, args, params, depth: depth + 1, uses: 0, saved: false };
+  return { id: nextId++, op, args, params, depth: depth + 1, uses: 0, saved: false, eager };
 }
 
 /** A node computed on demand by `compute`, outside fusion (a deferred sum of products, say). */
@@ -196,6 +203,11 @@ export function realizeInto(requests: ReadonlyArray<{ tensor: Tensor; into: Dest
     if (!p && !r.into) continue;
     if (p?.compute && !r.into) {
       r.tensor.setStorage(p.compute());
+      continue;
+    }
+    if (p?.eager && !r.into && p.args.every((a) => a.isRealized)) {
+      // One op over computed arguments: its own kernel, without generating one (the same operations).
+      r.tensor.setStorage(p.eager().data);
       continue;
     }
     if ((!p || p.compute) && r.into) {
@@ -377,7 +389,8 @@ class KernelBuilder {
       kernel = { js, wasm: compileFused(ir) };
       cache.set(source, kernel);
     }
-    if (kernel.wasm && isWasmEnabled()) runFused(kernel.wasm, this.arrays);
+    // Below a few hundred elements, copying into WebAssembly memory costs more than it saves.
+    if (kernel.wasm && isWasmEnabled() && sizeOf(this.loop) >= 256) runFused(kernel.wasm, this.arrays);
     else kernel.js(this.arrays, FUNCTIONS);
   }
 

@@ -70,5 +70,5 @@ export function elementwise(
   params: readonly number[] = [],
 ): Tensor {
   if (!isFusionEnabled()) return eager();
-  return new Tensor(null, shape, pendingNode(op, args, params), args[args.length - 1]!.dtype);
+  return new Tensor(null, shape, pendingNode(op, args, params, eager), args[args.length - 1]!.dtype);
 }

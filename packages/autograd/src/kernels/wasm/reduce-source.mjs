@@ -1,6 +1,6 @@
 /**
  * AssemblyScript source of the float32 axis sum (f32x4 SIMD), compiled into the same module as the GEMM
- * and the cells (see source.mjs). The JavaScript `reduceAxis` (kernels/reduce.ts) is its reference: each
+ * (see source.mjs). The JavaScript `reduceAxis` (kernels/reduce.ts) is its reference: each
  * output is summed over k in the same order, rounding to float32 after every addition as the JavaScript
  * kernel's float32 stores do, so the two agree bit for bit. Four adjacent outputs share one vector.
  */

@@ -175,8 +175,16 @@ export function runBackward(
         // From here on g is handed out (to hooks, .grad, the VJP), so it is never added into again.
         const engineMade = owned.delete(g) ? g : null;
         for (const hook of t.hooks) {
-          const replaced = hook(g);
-          if (replaced) g = checkGrad('hook', t, replaced);
+          const replaced: unknown = hook(g);
+          if (replaced === undefined || replaced === null) continue;
+          if (
+            !(replaced instanceof Object && 'shape' in replaced && 'dtype' in replaced && 'data' in replaced)
+          ) {
+            throw new Error(
+              `backward: a hook on a tensor of shape ${fmt(t.shape)} returned ${Array.isArray(replaced) ? 'an array' : typeof replaced}; a hook returns a Tensor or nothing`,
+            );
+          }
+          g = checkGrad('hook', t, replaced as Tensor);
         }
         if (wanted) {
           if (wanted.has(t)) wanted.set(t, g);

@@ -148,7 +148,17 @@ export class Tensor {
       }
       seed = ops.onesLike(this);
     } else {
+      if (typeof grad !== 'number' && !(grad instanceof Tensor)) {
+        throw new Error(
+          `backward: the gradient must be a Tensor or a number, got ${Array.isArray(grad) ? 'an array (wrap it with tensor())' : typeof grad}`,
+        );
+      }
       seed = typeof grad === 'number' ? ops.fullLike(this, grad) : grad;
+      if (seed.dtype !== this.dtype) {
+        throw new Error(
+          `backward: gradient of dtype ${seed.dtype} for an output of dtype ${this.dtype}; convert with .to()`,
+        );
+      }
       if (!ops.sameShape(seed, this)) {
         throw new Error(
           `backward: gradient of shape ${fmt(seed.shape)} does not match output shape ${fmt(this.shape)}`,
@@ -167,6 +177,9 @@ export class Tensor {
     /** Unregisters the hook. */
     remove(): void;
   } {
+    if (typeof hook !== 'function') {
+      throw new Error(`registerHook: expected a function (grad) => Tensor | undefined, got ${typeof hook}`);
+    }
     this.hooks = [...this.hooks, hook];
     return {
       remove: () => {

@@ -17,6 +17,7 @@ import {
   ones,
   permute,
   reshape,
+  slice,
   softmax,
   split,
   sqrt,
@@ -257,5 +258,29 @@ describe('tensor construction', () => {
       'Tensor: 3 elements do not fill shape [2] (2 needed)',
     );
     expect(() => zeros([1e6, 1e6])).toThrow(/^allocate: cannot allocate 1000000000000 float32 elements/);
+  });
+});
+
+describe('misuse of backward, hooks and slice', () => {
+  it('names the call and what it expected', () => {
+    const x = tensor([1, 2], { requiresGrad: true });
+    const y = mul(x, 2);
+    expect(() => y.backward([1, 1] as unknown as Tensor)).toThrow(
+      'backward: the gradient must be a Tensor or a number, got an array (wrap it with tensor())',
+    );
+    expect(() => y.backward(tensor([1, 1], { dtype: 'float64' }))).toThrow(
+      'backward: gradient of dtype float64 for an output of dtype float32; convert with .to()',
+    );
+    expect(() => y.registerHook(42 as unknown as () => undefined)).toThrow(
+      'registerHook: expected a function (grad) => Tensor | undefined, got number',
+    );
+    const z = mul(x, 3);
+    z.registerHook(() => 5 as unknown as Tensor);
+    expect(() => sum(z).backward()).toThrow(
+      'backward: a hook on a tensor of shape [2] returned number; a hook returns a Tensor or nothing',
+    );
+    expect(() => slice(tensor([1, 2, 3]), 0, 0.5)).toThrow(
+      'slice: start and end must be integers, got start=0.5',
+    );
   });
 });

@@ -7,7 +7,7 @@
  */
 import { type DType, stack, Tensor, transpose, unbind } from '@tensorloom/autograd';
 import { Module, type Parameter } from '@tensorloom/nn';
-import { fmt, type RecurrentCell, type RecurrentState, type StepObserver } from './cell.ts';
+import { fmt, type RecurrentCell, type RecurrentState, type StepObserver, stateTensors } from './cell.ts';
 import { checkNonlinearity, checkShape, checkSize } from './cells.ts';
 import {
   type CellWeights,
@@ -211,7 +211,7 @@ export class LSTM extends RecurrentLayer<LSTMState> {
     const projSize = options.projSize ?? 0;
     if (!Number.isInteger(projSize) || projSize < 0)
       throw new Error(`LSTM: projSize must be an integer >= 0, got ${String(projSize)}`);
-    if (projSize >= options.hiddenSize)
+    if (projSize > 0 && projSize >= options.hiddenSize)
       throw new Error(`LSTM: projSize (${projSize}) must be smaller than hiddenSize (${options.hiddenSize})`);
     super('LSTM', options, 4, projSize);
     this.projSize = projSize;
@@ -345,9 +345,15 @@ export class CellStack<S extends RecurrentState> extends Module {
       let width = 0;
       for (let d = 0; d < this.numDirections; d++) {
         const cell = makeCell({ inputSize, layer, reverse: d === 1 });
-        if (!(cell instanceof Module) || cell.inputSize !== inputSize) {
+        const which = `the cell for layer ${layer}${d ? ' (reverse)' : ''}`;
+        if (!(cell instanceof Module)) {
           throw new Error(
-            `CellStack: the cell for layer ${layer}${d ? ' (reverse)' : ''} must be a Module reading ${inputSize} features, got inputSize ${cell.inputSize}`,
+            `CellStack: ${which} must be a Module (so that its parameters belong to the stack), got ${describeValue(cell)}`,
+          );
+        }
+        if (cell.inputSize !== inputSize) {
+          throw new Error(
+            `CellStack: ${which} must read ${inputSize} features, got inputSize ${String(cell.inputSize)}`,
           );
         }
         fields[`cell${suffix(layer, d)}`] = cell;
@@ -383,6 +389,27 @@ export class CellStack<S extends RecurrentState> extends Module {
     const input = this.batchFirst ? transpose(x, 0, 1) : x;
     checkNotEmpty('CellStack', input);
     const [T, B] = input.shape as [number, number, number];
+    states?.forEach((state, k) => {
+      const layer = Math.floor(k / this.numDirections);
+      const reverse = k % this.numDirections === 1;
+      const expected = stateTensors(this.cell(layer, reverse).initialState(B));
+      const given = stateTensors(state);
+      const where = `initial state ${k} (layer ${layer}${reverse ? ', reverse' : ''})`;
+      if (given.length !== expected.length) {
+        throw new Error(`CellStack: ${where} has ${given.length} tensors, expected ${expected.length}`);
+      }
+      given.forEach((t, i) => {
+        if (
+          !(t instanceof Tensor) ||
+          fmt(t.shape) !== fmt(expected[i]!.shape) ||
+          t.dtype !== expected[i]!.dtype
+        ) {
+          throw new Error(
+            `CellStack: ${where}, tensor ${i}: expected ${fmt(expected[i]!.shape)} ${expected[i]!.dtype}, got ${t instanceof Tensor ? `${fmt(t.shape)} ${t.dtype}` : describeValue(t)}`,
+          );
+        }
+      });
+    });
     const plan = planLengths('CellStack', options.lengths, T, B, options.enforceSorted ?? false);
     const layers = Array.from({ length: this.numLayers }, (_, l) =>
       Array.from({ length: this.numDirections }, (_, d) => this.cell(l, d === 1)),
@@ -395,4 +422,11 @@ export class CellStack<S extends RecurrentState> extends Module {
     });
     return [this.batchFirst ? transpose(out, 0, 1) : out, finals];
   }
+}
+
+/** A short description of a value for error messages. */
+function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v === 'object') return (v as object).constructor?.name ?? 'an object';
+  return typeof v;
 }

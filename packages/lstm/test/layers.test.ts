@@ -11,7 +11,7 @@ import {
 } from '@tensorloom/autograd';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { GateRecorder, GRU, LSTM, RNN } from '../src/index.ts';
+import { CellStack, GateRecorder, GRU, LSTM, LSTMCell, RNN } from '../src/index.ts';
 import { constant, expectClose, fastGradcheck, leaf, lengthsFrom, maxDiff } from './helpers.ts';
 
 /** Column b of a [T, B, k] tensor's first `len` steps, as [len, 1, k]. */
@@ -420,5 +420,36 @@ describe('GRU and RNN', () => {
     const rev = reshape(narrow(narrow(out, 1, 1, 1), 2, 3, 3), [4, 3]);
     expectClose(narrow(rev, 0, 0, 2), reshape(narrow(o1, 2, 3, 3), [2, 3]), 1e-14);
     expect(narrow(rev, 0, 2, 2).data.every((v) => v === 0)).toBe(true);
+  });
+});
+
+describe('argument checks that name what was expected', () => {
+  it('LSTM sizes, CellStack cells and CellStack initial states', () => {
+    expect(() => new LSTM({ inputSize: 2, hiddenSize: 0 })).toThrow(
+      'LSTM: hiddenSize must be a positive integer, got 0',
+    );
+    expect(
+      () =>
+        new CellStack(() => ({ inputSize: 3 }) as unknown as LSTMCell, {
+          inputSize: 3,
+        }),
+    ).toThrow(
+      'CellStack: the cell for layer 0 must be a Module (so that its parameters belong to the stack), got Object',
+    );
+    const stack = new CellStack(({ inputSize }) => new LSTMCell({ inputSize, hiddenSize: 4 }), {
+      inputSize: 3,
+      numLayers: 2,
+    });
+    const x = zeros([5, 2, 3]);
+    const h = zeros([2, 4]);
+    expect(() =>
+      stack.forward(x, [
+        [h, h],
+        [zeros([3, 4]), h],
+      ]),
+    ).toThrow('CellStack: initial state 1 (layer 1), tensor 0: expected [2,4] float32, got [3,4] float32');
+    expect(() => stack.forward(x, [[h, h], [h]] as never)).toThrow(
+      'CellStack: initial state 1 (layer 1) has 1 tensors, expected 2',
+    );
   });
 });

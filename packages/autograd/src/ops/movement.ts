@@ -238,6 +238,9 @@ function piece(x: Tensor, d: number, start: number, length: number): Tensor {
 export function slice(x: Tensor, dim: number, start = 0, end?: number): Tensor {
   checkTensor('slice', x);
   const d = normalizeDim('slice', dim, x.ndim);
+  if (!Number.isInteger(start) || (end !== undefined && !Number.isInteger(end))) {
+    throw new Error(`slice: start and end must be integers, got start=${start}, end=${end}`);
+  }
   const n = x.shape[d]!;
   const resolve = (i: number) => Math.min(n, Math.max(0, i < 0 ? i + n : i));
   const s = resolve(start);

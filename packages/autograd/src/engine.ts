@@ -174,6 +174,9 @@ export function runBackward(
         pending.delete(t);
         // From here on g is handed out (to hooks, .grad, the VJP), so it is never added into again.
         const engineMade = owned.delete(g) ? g : null;
+        // A hook may edit its gradient in place; g may be shared with a sibling (add hands one g to both
+        // inputs), so hooks get a copy of their own unless the engine made g for this tensor alone.
+        if (t.hooks.length > 0 && !createGraph && g !== engineMade) g = g.clone();
         for (const hook of t.hooks) {
           const replaced: unknown = hook(g);
           if (replaced === undefined || replaced === null) continue;

@@ -359,3 +359,18 @@ describe('long graphs', () => {
     expect(() => h.backward()).toThrow(/retainGraph/);
   });
 });
+
+describe('hooks that edit their gradient in place', () => {
+  it('change only their own tensor’s gradient, not a sibling’s that shared the buffer', () => {
+    for (const hooked of [0, 1]) {
+      const xs = [tensor([1, 2], { requiresGrad: true }), tensor([3, 4], { requiresGrad: true })];
+      xs[hooked]!.registerHook((g) => {
+        g.data[0] = 100;
+        return undefined;
+      });
+      sum(add(xs[0]!, xs[1]!)).backward();
+      expect(Array.from(xs[hooked]!.grad!.data)).toEqual([100, 1]);
+      expect(Array.from(xs[1 - hooked]!.grad!.data)).toEqual([1, 1]);
+    }
+  });
+});

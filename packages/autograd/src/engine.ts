@@ -36,6 +36,8 @@ export class Node {
     public vjp: MultiVjp | null,
     /** How many outputs the op has (`split` has several). */
     readonly outputCount = 1,
+    /** The inputs' versions when the op read them (see `Tensor.version`), checked before the VJP runs. */
+    readonly versions: readonly number[] = inputs.map((t) => t.version),
   ) {}
 }
 
@@ -221,6 +223,7 @@ export function runBackward(
               'pass { retainGraph: true } to the first backward() to run backward through it again',
           );
         }
+        checkVersions(node);
         const inputGrads = node.vjp(grads);
         node.inputs.forEach((input, i) => {
           const gi = inputGrads[i];
@@ -263,4 +266,21 @@ function checkGrad(op: string, input: Tensor, g: Tensor): Tensor {
     );
   }
   return g;
+}
+
+/**
+ * Refuses to run a VJP whose inputs were modified in place after the op read them (an optimizer step
+ * between forward and backward, say): the gradient would silently use the new values. Only changes that
+ * bump `Tensor.version` are seen (the library's own in-place writes all do); raw writes to `.data` are not.
+ */
+function checkVersions(node: Node): void {
+  node.inputs.forEach((input, i) => {
+    if (input.version !== node.versions[i]) {
+      throw new Error(
+        `backward: input ${i} of '${node.op}' (shape ${fmt(input.shape)}) was modified in place after '${node.op}' read it ` +
+          `(version ${node.versions[i]} → ${input.version}), so its gradient would use the new values; ` +
+          'run backward before changing it (an optimizer step, loadStateDict), or compute the forward again',
+      );
+    }
+  });
 }

@@ -30,7 +30,7 @@ import { erfScalar, float32Code, POW2, sigmoidScalar } from './kernels/elementwi
 import { copyInto } from './kernels/strided.ts';
 import { compileFused, type IrStore, type IrValue, runFused, type WasmFused } from './kernels/wasm/fused.ts';
 import { isWasmEnabled } from './kernels/wasm/module.ts';
-import { type Shape, shapesEqual, sizeOf, stridesOf } from './shape.ts';
+import { fmt, type Shape, shapesEqual, sizeOf, stridesOf } from './shape.ts';
 import type { Tensor } from './tensor.ts';
 
 /** What a pending tensor will compute. */
@@ -51,6 +51,8 @@ export interface Pending {
   readonly compute?: () => TypedArray;
   /** The op's own unfused kernel: what realizing this node alone, over computed arguments, runs. */
   readonly eager?: () => Tensor;
+  /** The arguments' versions when the op was recorded (see `Tensor.version`). */
+  readonly versions?: readonly number[];
 }
 
 /** Longer chains are cut by realizing their arguments first, to bound kernel size and recursion. */
@@ -163,7 +165,8 @@ export function pendingNode(
     for (const a of args) if (isFused(a)) depth = Math.max(depth, a.pending!.depth);
   }
   for (const a of args) if (isFused(a)) a.pending!.uses++;
-  return { id: nextId++, op, args, params, depth: depth + 1, uses: 0, saved: false, eager };
+  const versions = args.map((a) => a.version);
+  return { id: nextId++, op, args, params, depth: depth + 1, uses: 0, saved: false, eager, versions };
 }
 
 /** A node computed on demand by `compute`, outside fusion (a deferred sum of products, say). */
@@ -206,6 +209,7 @@ export function realizeInto(requests: ReadonlyArray<{ tensor: Tensor; into: Dest
       continue;
     }
     if (p?.eager && !r.into && p.args.every((a) => a.isRealized)) {
+      checkArgVersions(p);
       // One op over computed arguments: its own kernel, without generating one (the same operations).
       r.tensor.setStorage(p.eager().data);
       continue;
@@ -316,6 +320,7 @@ class KernelBuilder {
     if (known) return known;
     if (!this.visited.has(p)) {
       this.visited.add(p);
+      checkArgVersions(p);
       for (const a of p.args)
         if (a.pending) this.readsInDag.set(a.pending, (this.readsInDag.get(a.pending) ?? 0) + 1);
     }
@@ -480,4 +485,17 @@ function broadcastMap(
     o.push(broadcast ? 0 : offs[j + lead]!);
   }
   return [d, o];
+}
+
+/** A pending op reads its arguments when realized: refuses if one changed in place since it was recorded. */
+function checkArgVersions(p: Pending): void {
+  p.args.forEach((a, i) => {
+    if (p.versions && a.version !== p.versions[i]) {
+      throw new Error(
+        `realize: argument ${i} of the pending '${p.op}' (shape ${fmt(a.shape)}) was modified in place after the op ` +
+          'was recorded, and pending ops read their arguments when computed; read the result (or realize() it) ' +
+          'before changing its inputs',
+      );
+    }
+  });
 }

@@ -37,6 +37,11 @@ export class Tensor {
   retainsGrad = false;
   /** Gradient hooks, run in order when this tensor's gradient is computed. */
   hooks: GradHook[] = [];
+  /**
+   * Counts in-place changes of the elements (`bumpVersion`): backward and pending computations that read
+   * this tensor before a change refuse to run after it, rather than use the new values silently.
+   */
+  version = 0;
 
   constructor(data: TypedArray, shape: Shape);
   /** A tensor whose elements `pending` computes when they are first read (see lazy.ts). */
@@ -67,6 +72,14 @@ export class Tensor {
     return this.storage!;
   }
 
+  /**
+   * Declares that the elements were changed in place. Optimizers, `loadStateDict`, `Module.to` and the
+   * initialisers call it; code writing `.data` directly should too, or backward cannot tell.
+   */
+  bumpVersion(): void {
+    this.version++;
+  }
+
   /** Whether the elements are computed (false while pending). */
   get isRealized(): boolean {
     return this.storage !== null;
@@ -82,6 +95,7 @@ export class Tensor {
         `setStorage: ${data.length} elements do not fill shape ${fmt(this.shape)} (${this.size} needed)`,
       );
     }
+    if (this.storage !== null) this.version++; // new elements for a computed tensor: an in-place change
     this.storage = data;
     this.pending = null;
     (this as { dtype: DType }).dtype = dtypeOf(data);

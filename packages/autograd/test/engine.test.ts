@@ -374,3 +374,31 @@ describe('hooks that edit their gradient in place', () => {
     }
   });
 });
+
+describe('version counters', () => {
+  it('backward refuses a graph whose saved input was changed in place, naming the op', () => {
+    const x = tensor([1, 2, 3], { requiresGrad: true });
+    const y = sum(mul(x, x));
+    x.data[0] = 10;
+    x.bumpVersion();
+    expect(() => y.backward()).toThrow(
+      "backward: input 0 of 'mul' (shape [3]) was modified in place after 'mul' read it (version 0 → 1)",
+    );
+  });
+
+  it('a pending computation refuses to read an argument changed after it was recorded', () => {
+    const w = tensor([1, 2]);
+    const y = mul(w, 2); // pending until read
+    w.bumpVersion();
+    expect(() => y.data).toThrow(
+      "realize: argument 0 of the pending 'mul' (shape [2]) was modified in place",
+    );
+  });
+
+  it('unchanged tensors pass, and a fresh forward after the change works', () => {
+    const x = tensor([1, 2], { requiresGrad: true });
+    x.bumpVersion();
+    sum(mul(x, x)).backward();
+    expect(Array.from(x.grad!.data)).toEqual([2, 4]);
+  });
+});

@@ -90,6 +90,7 @@ export function uniform_<T extends Tensor>(t: T, a = 0, b = 1): T {
   if (!(a <= b)) throw new Error(`uniform_: expected a <= b, got a=${a}, b=${b}`);
   const u = rand(t.shape, { dtype: 'float64' }).data;
   const d = t.data;
+  t.bumpVersion();
   for (let i = 0; i < d.length; i++) d[i] = a + (b - a) * u[i]!;
   return t;
 }
@@ -99,6 +100,7 @@ export function normal_<T extends Tensor>(t: T, mean = 0, std = 1): T {
   if (!(std >= 0)) throw new Error(`normal_: std must be >= 0, got ${std}`);
   const z = randn(t.shape, { dtype: 'float64' }).data;
   const d = t.data;
+  t.bumpVersion();
   for (let i = 0; i < d.length; i++) d[i] = mean + std * z[i]!;
   return t;
 }
@@ -106,6 +108,7 @@ export function normal_<T extends Tensor>(t: T, mean = 0, std = 1): T {
 /** Fills t with `value`. */
 export function constant_<T extends Tensor>(t: T, value: number): T {
   t.data.fill(value);
+  t.bumpVersion();
   return t;
 }
 
@@ -238,6 +241,7 @@ export function orthogonal_<T extends Tensor>(t: T, gain = 1): T {
   }
   const { q, rDiag } = householderQr(a, m, n);
   const d = t.data;
+  t.bumpVersion();
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
       // sign(0) = 0 in PyTorch too; it happens only for a rank-deficient draw (probability zero).

@@ -147,6 +147,7 @@ export class Embedding extends Module {
     const e = new Embedding(num, dim, { paddingIdx, dtype: embeddings.dtype });
     setRngState(rng);
     e.weight.data.set(embeddings.data);
+    e.weight.bumpVersion();
     e.weight.requiresGrad = !freeze;
     return e;
   }

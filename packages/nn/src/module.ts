@@ -180,7 +180,10 @@ export abstract class Module {
     if (strict && unexpectedKeys.length > 0) problems.push(`unexpected keys: ${unexpectedKeys.join(', ')}`);
     if (problems.length > 0) throw new Error(`${where}: ${problems.join('; ')}`);
     return () => {
-      for (const [target, data] of writes) target.data.set(data);
+      for (const [target, data] of writes) {
+        target.data.set(data);
+        target.bumpVersion();
+      }
       return { missingKeys, unexpectedKeys };
     };
   }

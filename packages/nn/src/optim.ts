@@ -260,6 +260,7 @@ export abstract class Optimizer<
             matchDtype(state, p);
           }
           this.update(p, g.data, state, group);
+          p.bumpVersion(); // a backward through a graph that read the old values now refuses to run
         }
       });
     });

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { mul, type Tensor, tensor } from '@tensorloom/autograd';
+import { mul, sum, type Tensor, tensor } from '@tensorloom/autograd';
 import { describe, expect, it } from 'vitest';
+import { Linear } from '../src/layers.ts';
 import { Adagrad, Adam, AdamW, type Optimizer, type OptimizerStateDict, RMSprop, SGD } from '../src/optim.ts';
 
 interface Packed {
@@ -428,5 +429,17 @@ describe('optimizer behaviour', () => {
     expect(s.momentumBuffer).toBeDefined();
     expect(s.gradAvg).toBeDefined();
     expect(Number.isFinite(a.data[0]!)).toBe(true);
+  });
+});
+
+describe('an optimizer step between forward and backward', () => {
+  it('makes the backward through the old graph refuse to run instead of using the new weights', () => {
+    const layer = new Linear(2, 1);
+    const optimizer = new SGD(layer.parameters(), { lr: 0.1 });
+    const x = tensor([[1, 2]]);
+    sum(layer.forward(x)).backward();
+    const loss = sum(layer.forward(x));
+    optimizer.step();
+    expect(() => loss.backward()).toThrow(/was modified in place after '(linear|gemm)' read it/);
   });
 });

@@ -98,11 +98,6 @@ const TEMPLATES: Readonly<Record<string, string>> = {
 /** Functions (and the table `P` of float32 σ and tanh) the generated kernels use. */
 const FUNCTIONS = { sigmoid: sigmoidScalar, erf: erfScalar, P: POW2 };
 
-/** Whether the op names an elementwise op that can join a fused kernel. */
-export function isFusible(op: string): boolean {
-  return op in TEMPLATES;
-}
-
 let enabled = canGenerate();
 
 function canGenerate(): boolean {
@@ -136,11 +131,6 @@ export function withFusion<T>(on: boolean, fn: () => T): T {
   } finally {
     setFusionEnabled(previous);
   }
-}
-
-/** The pending state of a tensor built by `makeTensor` (the constructor lives in tensor.ts). */
-export function pendingOf(t: Tensor): Pending | null {
-  return t.pending;
 }
 
 function isFused(t: Tensor): boolean {

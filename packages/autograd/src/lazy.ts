@@ -329,11 +329,11 @@ class KernelBuilder {
     } else {
       const operands = p.args.map((a) => this.walk(a, ...broadcastMap(a.shape, t.shape, dims, offs)));
       const level = Math.max(-1, ...operands.map((r) => r.level));
-      const inline = this.f32 ? float32Code[p.op] : undefined;
+      const inline = this.f32 ? float32Code(p.op, operands[0]!.name, `t${this.count}`) : null;
       if (inline) {
         // float32 σ and tanh: the statements of kernels/elementwise.ts's sigmoid32 and tanh32.
-        const { lines, expr } = inline(operands[0]!.name, `t${this.count}`);
-        this.body[level + 1]!.push(...lines);
+        const { lines, expr } = inline;
+        this.body[level + 1]!.push(lines);
         ref = this.emit(expr, level, p.op, operands, p.params);
       } else {
         let expr = TEMPLATES[p.op]!.replace(/\$(\d)/g, (_, i: string) => operands[Number(i)]!.name);

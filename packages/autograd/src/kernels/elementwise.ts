@@ -117,30 +117,37 @@ const TANH_TAYLOR = [1, -1 / 3, 2 / 15, -17 / 315, 62 / 2835, -1382 / 155925, 21
 
 /**
  * `sigmoid32` and `tanh32` as source text for generated kernels (lazy.ts): the same operations in the same
- * order, inlined, since a call that returns a double would allocate it. `P` is `POW2`; `t` prefixes the
- * temporaries. Tests hold the generated kernels bit for bit to these functions.
+ * order, inlined, since a call that returns a double would allocate it. `P` is `POW2`. The text is made once,
+ * with `$a` for the operand and `$t` for the temporaries' prefix. Tests hold the generated kernels bit for
+ * bit to these functions.
  */
-export const float32Code: Readonly<
-  Record<string, (a: string, t: string) => { lines: string[]; expr: string }>
-> = {
-  sigmoid: (a, t) => ({
+const FLOAT32_SOURCE: Readonly<Record<string, { lines: string; expr: string }>> = {
+  sigmoid: {
     lines: [
-      `const ${t}x = Math.min(Math.max(-${a}, -44), 110);`,
-      `const ${t}k = (${t}x * ${Math.LOG2E} + ${ROUNDING}) - ${ROUNDING};`,
-      `const ${t}r = ${t}x - ${t}k * ${Math.LN2};`,
-    ],
-    expr: `1 / (1 + ${hornerCode(EXP_TAYLOR, `${t}r`)} * P[${t}k + 64])`,
-  }),
-  tanh: (a, t) => ({
+      `const $tx = Math.min(Math.max(-$a, -44), 110);`,
+      `const $tk = ($tx * ${Math.LOG2E} + ${ROUNDING}) - ${ROUNDING};`,
+      `const $tr = $tx - $tk * ${Math.LN2};`,
+    ].join('\n'),
+    expr: `1 / (1 + ${hornerCode(EXP_TAYLOR, '$tr')} * P[$tk + 64])`,
+  },
+  tanh: {
     lines: [
-      `const ${t}s = ${a} * ${a};`,
-      `const ${t}x = 2 * Math.min(Math.max(${a}, -10), 10);`,
-      `const ${t}k = (${t}x * ${Math.LOG2E} + ${ROUNDING}) - ${ROUNDING};`,
-      `const ${t}r = ${t}x - ${t}k * ${Math.LN2};`,
-    ],
-    expr: `(Math.abs(${a}) < 0.25 ? ${a} * ${hornerCode(TANH_TAYLOR, `${t}s`)} : 1 - 2 / (${hornerCode(EXP_TAYLOR, `${t}r`)} * P[${t}k + 64] + 1))`,
-  }),
+      `const $ts = $a * $a;`,
+      `const $tx = 2 * Math.min(Math.max($a, -10), 10);`,
+      `const $tk = ($tx * ${Math.LOG2E} + ${ROUNDING}) - ${ROUNDING};`,
+      `const $tr = $tx - $tk * ${Math.LN2};`,
+    ].join('\n'),
+    expr: `(Math.abs($a) < 0.25 ? $a * ${hornerCode(TANH_TAYLOR, '$ts')} : 1 - 2 / (${hornerCode(EXP_TAYLOR, '$tr')} * P[$tk + 64] + 1))`,
+  },
 };
+
+/** The float32 source of σ or tanh (see `FLOAT32_SOURCE`) for operand `a`, temporaries prefixed `t`. */
+export function float32Code(op: string, a: string, t: string): { lines: string; expr: string } | null {
+  const source = FLOAT32_SOURCE[op];
+  if (!source) return null;
+  const fill = (text: string) => text.replaceAll('$a', a).replaceAll('$t', t);
+  return { lines: fill(source.lines), expr: fill(source.expr) };
+}
 
 export const relu: UnaryKernel = (x, out) => {
   for (let i = 0; i < x.length; i++) {

@@ -95,6 +95,27 @@ const TEMPLATES: Readonly<Record<string, string>> = {
   clamp: 'Math.min(Math.max($0, $lo), $hi)',
 };
 
+/** Each template cut at its operands: text, operand index, text, … (filled for every node, so no regex). */
+const TEMPLATE_PARTS: Readonly<Record<string, ReadonlyArray<string | number>>> = Object.fromEntries(
+  Object.entries(TEMPLATES).map(([op, text]) => [
+    op,
+    // Captured names become numbers: operand i is i, $lo is −1, $hi is −2.
+    text
+      .split(/\$(\d|lo|hi)/)
+      .map((part, i) => (i % 2 === 0 ? part : part === 'lo' ? -1 : part === 'hi' ? -2 : Number(part))),
+  ]),
+);
+
+/** The JavaScript expression of `op` over the operands' names (clamp's bounds from `params`). */
+function fillTemplate(op: string, operands: readonly Ref[], params: readonly number[]): string {
+  let expr = '';
+  for (const part of TEMPLATE_PARTS[op]!) {
+    if (typeof part === 'string') expr += part;
+    else expr += part >= 0 ? operands[part]!.name : String(params[-1 - part]);
+  }
+  return expr;
+}
+
 /** Functions (and the table `P` of float32 σ and tanh) the generated kernels use. */
 const FUNCTIONS = { sigmoid: sigmoidScalar, erf: erfScalar, P: POW2 };
 
@@ -336,10 +357,7 @@ class KernelBuilder {
         this.body[level + 1]!.push(lines);
         ref = this.emit(expr, level, p.op, operands, p.params);
       } else {
-        let expr = TEMPLATES[p.op]!.replace(/\$(\d)/g, (_, i: string) => operands[Number(i)]!.name);
-        if (p.op === 'clamp')
-          expr = expr.replace('$lo', String(p.params[0])).replace('$hi', String(p.params[1]));
-        ref = this.emit(expr, level, p.op, operands, p.params);
+        ref = this.emit(fillTemplate(p.op, operands, p.params), level, p.op, operands, p.params);
       }
     }
     this.memo.set(key, ref);

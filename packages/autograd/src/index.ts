@@ -15,8 +15,9 @@ export {
 } from './engine.ts';
 export { grad, grads, valueAndGrad, valueAndGrads, vjp } from './functional.ts';
 export { type CheckedFn, type GradcheckOptions, gradcheck, gradgradcheck } from './gradcheck.ts';
+export { fusedKernelCount } from './kernels/fused.ts';
 export { isWasmEnabled, setWasmEnabled } from './kernels/wasm/module.ts';
-export { fusedKernelCount, isFusionEnabled, realize, setFusionEnabled, withFusion } from './lazy.ts';
+export { isFusionEnabled, realize, setFusionEnabled, withFusion } from './lazy.ts';
 export * from './ops/index.ts';
 export { getRngState, manualSeed, setRngState } from './random.ts';
 export { broadcastShapes, type Shape } from './shape.ts';

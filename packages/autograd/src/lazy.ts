@@ -20,17 +20,14 @@
  * rounded to float32 after every node (`Math.fround`), so fused and unfused results are bit-identical in
  * both dtypes.
  *
- * Backends: every kernel is generated as JavaScript (`new Function`), and where its ops allow, also as
- * WebAssembly SIMD (kernels/wasm/fused.ts), which computes the same operations two elements at a time and
- * runs instead. Kernels are cached by their generated source. Where `new Function` is forbidden (a
- * content-security policy without 'unsafe-eval'), fusion turns itself off and every op runs its own kernel.
+ * This file turns a DAG into a kernel's IR; kernels/fused.ts generates and caches the kernel (JavaScript,
+ * and WebAssembly SIMD where its ops allow). Where `new Function` is forbidden (a content-security policy
+ * without 'unsafe-eval'), fusion turns itself off and every op runs its own kernel.
  */
 import { allocate, type DType, type TypedArray } from './dtype.ts';
-import { erfScalar, float32Code, POW2, sigmoidScalar } from './kernels/elementwise.ts';
+import { type IrStore, type IrValue, runKernel } from './kernels/fused.ts';
 import { copyInto } from './kernels/strided.ts';
-import { compileFused, type IrStore, type IrValue, runFused, type WasmFused } from './kernels/wasm/fused.ts';
-import { isWasmEnabled } from './kernels/wasm/module.ts';
-import { fmt, type Shape, shapesEqual, sizeOf, stridesOf } from './shape.ts';
+import { fmt, type Shape, shapesEqual, stridesOf } from './shape.ts';
 import type { Tensor } from './tensor.ts';
 
 /** What a pending tensor will compute. */
@@ -59,65 +56,6 @@ export interface Pending {
 const MAX_DEPTH = 24;
 
 let nextId = 1;
-
-/**
- * The scalar semantics of every fusible op, as JavaScript expressions over operands `$0`, `$1`, `$2`.
- * The unfused kernels in `kernels/elementwise.ts` evaluate the same expressions.
- */
-const TEMPLATES: Readonly<Record<string, string>> = {
-  neg: '-$0',
-  exp: 'Math.exp($0)',
-  log: 'Math.log($0)',
-  log1p: 'Math.log1p($0)',
-  sqrt: 'Math.sqrt($0)',
-  abs: 'Math.abs($0)',
-  sign: 'Math.sign($0)',
-  tanh: 'Math.tanh($0)',
-  sin: 'Math.sin($0)',
-  cos: 'Math.cos($0)',
-  sigmoid: 'F.sigmoid($0)',
-  relu: 'Math.max($0, 0)',
-  erf: 'F.erf($0)',
-  add: '$0 + $1',
-  sub: '$0 - $1',
-  mul: '$0 * $1',
-  div: '$0 / $1',
-  pow: '$0 ** $1',
-  maximum: 'Math.max($0, $1)',
-  minimum: 'Math.min($0, $1)',
-  gt: '($0 > $1 ? 1 : 0)',
-  lt: '($0 < $1 ? 1 : 0)',
-  ge: '($0 >= $1 ? 1 : 0)',
-  le: '($0 <= $1 ? 1 : 0)',
-  eq: '($0 === $1 ? 1 : 0)',
-  ne: '($0 !== $1 ? 1 : 0)',
-  where: '($0 !== 0 ? $1 : $2)',
-  clamp: 'Math.min(Math.max($0, $lo), $hi)',
-};
-
-/** Each template cut at its operands: text, operand index, text, … (filled for every node, so no regex). */
-const TEMPLATE_PARTS: Readonly<Record<string, ReadonlyArray<string | number>>> = Object.fromEntries(
-  Object.entries(TEMPLATES).map(([op, text]) => [
-    op,
-    // Captured names become numbers: operand i is i, $lo is −1, $hi is −2.
-    text
-      .split(/\$(\d|lo|hi)/)
-      .map((part, i) => (i % 2 === 0 ? part : part === 'lo' ? -1 : part === 'hi' ? -2 : Number(part))),
-  ]),
-);
-
-/** The JavaScript expression of `op` over the operands' names (clamp's bounds from `params`). */
-function fillTemplate(op: string, operands: readonly Ref[], params: readonly number[]): string {
-  let expr = '';
-  for (const part of TEMPLATE_PARTS[op]!) {
-    if (typeof part === 'string') expr += part;
-    else expr += part >= 0 ? operands[part]!.name : String(params[-1 - part]);
-  }
-  return expr;
-}
-
-/** Functions (and the table `P` of float32 σ and tanh) the generated kernels use. */
-const FUNCTIONS = { sigmoid: sigmoidScalar, erf: erfScalar, P: POW2 };
 
 let enabled = canGenerate();
 
@@ -238,26 +176,10 @@ export function realizeInto(requests: ReadonlyArray<{ tensor: Tensor; into: Dest
   for (const group of groups.values()) runGroup(group);
 }
 
+/** A value of the kernel being built: its index in the IR, and the outermost loop it varies in. */
 interface Ref {
-  name: string;
-  /** The value's index in the kernel's IR. */
   index: number;
-  /** The outermost loop this value varies in (−1: constant for the whole kernel). */
   level: number;
-}
-
-/** A kernel: its JavaScript form, and its WebAssembly form where it has one (see kernels/wasm/fused.ts). */
-interface Kernel {
-  js: (arrays: TypedArray[], F: typeof FUNCTIONS) => void;
-  wasm: WasmFused | null;
-}
-
-const cache = new Map<string, Kernel>();
-const MAX_CACHED = 4096;
-
-/** Number of distinct fused kernels generated so far (for tests and diagnostics). */
-export function fusedKernelCount(): number {
-  return cache.size;
 }
 
 function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | null }>): void {
@@ -297,16 +219,11 @@ class KernelBuilder {
   private readonly f32: boolean;
   private readonly arrays: TypedArray[] = [];
   private readonly arrayIndex = new Map<TypedArray, number>();
-  /** Statements by loop level + 1 (index 0: before every loop). */
-  private readonly body: string[][];
-  private readonly stores: string[] = [];
-  /** The same kernel as data, for the WebAssembly backend. */
   private readonly values: IrValue[] = [];
-  private readonly irStores: IrStore[] = [];
+  private readonly stores: IrStore[] = [];
   private readonly fresh: boolean[] = [];
   private readonly memo = new Map<string | number, Ref>();
   private readonly visited = new Set<Pending>();
-  private count = 0;
   /** Pending intermediates seen at the loop's full extent with the identity map. */
   readonly fullExtent: Array<{ tensor: Tensor; ref: Ref }> = [];
   /** For each pending tensor of the DAG, how many reads of it come from inside the DAG. */
@@ -318,7 +235,6 @@ class KernelBuilder {
   ) {
     this.rank = loop.length;
     this.f32 = dtype === 'float32';
-    this.body = Array.from({ length: this.rank + 1 }, () => []);
   }
 
   /** The value of `t` at the element whose index along t's dim j is `i[dims[j]] + offs[j]` (dims[j] −1: 0). */
@@ -350,15 +266,7 @@ class KernelBuilder {
     } else {
       const operands = p.args.map((a) => this.walk(a, ...broadcastMap(a.shape, t.shape, dims, offs)));
       const level = Math.max(-1, ...operands.map((r) => r.level));
-      const inline = this.f32 ? float32Code(p.op, operands[0]!.name, `t${this.count}`) : null;
-      if (inline) {
-        // float32 σ and tanh: the statements of kernels/elementwise.ts's sigmoid32 and tanh32.
-        const { lines, expr } = inline;
-        this.body[level + 1]!.push(lines);
-        ref = this.emit(expr, level, p.op, operands, p.params);
-      } else {
-        ref = this.emit(fillTemplate(p.op, operands, p.params), level, p.op, operands, p.params);
-      }
+      ref = this.add({ kind: 'op', op: p.op, args: operands.map((r) => r.index), params: p.params, level });
     }
     this.memo.set(key, ref);
     if (identity && shapesEqual(t.shape, this.loop)) this.fullExtent.push({ tensor: t, ref });
@@ -369,42 +277,19 @@ class KernelBuilder {
   store(ref: Ref, dest: Destination, fresh: boolean): void {
     const array = this.arrayOf(dest.data);
     this.fresh[array] = fresh;
-    this.stores.push(`o${array}[${this.index(dest.offset, dest.strides)}] = ${ref.name};`);
-    this.irStores.push({ array, base: dest.offset, coefs: dest.strides, value: ref.index });
+    this.stores.push({ array, base: dest.offset, coefs: dest.strides, value: ref.index });
   }
 
   run(): void {
-    const lines: string[] = [];
-    lines.push('const P = F.P;');
-    for (let i = 0; i < this.arrays.length; i++) lines.push(`const o${i} = A[${i}];`);
-    lines.push(...this.body[0]!);
-    for (let d = 0; d < this.rank; d++) {
-      lines.push(`for (let i${d} = 0; i${d} < ${this.loop[d]}; i${d}++) {`, ...this.body[d + 1]!);
-    }
-    lines.push(...this.stores, '}'.repeat(this.rank));
-    // The element type and which outputs are fresh arrays shape the WebAssembly form (a plain copy reads the
-    // same in JavaScript for both dtypes), so they are part of the key.
-    const fresh = this.arrays.map((_, k) => this.fresh[k] ?? false);
-    lines.push(`// ${this.f32 ? 'float32' : 'float64'}, fresh: ${fresh.map(Number).join('')}`);
-    const source = lines.join('\n');
-    let kernel = cache.get(source);
-    if (!kernel) {
-      if (cache.size >= MAX_CACHED) cache.clear();
-      const js = new Function('A', 'F', source) as Kernel['js'];
-      const ir = {
-        loop: this.loop,
-        f32: this.f32,
-        values: this.values,
-        stores: this.irStores,
-        arrayCount: this.arrays.length,
-        fresh,
-      };
-      kernel = { js, wasm: compileFused(ir) };
-      cache.set(source, kernel);
-    }
-    // Below a few hundred elements, copying into WebAssembly memory costs more than it saves.
-    if (kernel.wasm && isWasmEnabled() && sizeOf(this.loop) >= 256) runFused(kernel.wasm, this.arrays);
-    else kernel.js(this.arrays, FUNCTIONS);
+    const ir = {
+      loop: this.loop,
+      f32: this.f32,
+      values: this.values,
+      stores: this.stores,
+      arrayCount: this.arrays.length,
+      fresh: this.arrays.map((_, k) => this.fresh[k] ?? false),
+    };
+    runKernel(ir, this.arrays);
   }
 
   private arrayOf(data: TypedArray): number {
@@ -417,16 +302,7 @@ class KernelBuilder {
     return i;
   }
 
-  /** `offset + Σ_d coef_d · i_d` for a tensor of the given strides read through the map. */
-  private index(offset: number, coefs: readonly number[]): string {
-    let s = String(offset);
-    coefs.forEach((c, d) => {
-      if (c === 1) s += ` + i${d}`;
-      else if (c !== 0) s += ` + ${c} * i${d}`;
-    });
-    return s;
-  }
-
+  /** A read of `data` (of `shape`) through the map: element index base + Σ coefs[d]·i_d. */
   private load(data: TypedArray, shape: Shape, dims: readonly number[], offs: readonly number[]): Ref {
     const strides = stridesOf(shape);
     const coefs = new Array<number>(this.rank).fill(0);
@@ -436,32 +312,22 @@ class KernelBuilder {
       base += offs[j]! * strides[j]!;
       if (dims[j]! >= 0) coefs[dims[j]!]! += strides[j]!;
     }
-    const expr = `o${this.arrayOf(data)}[${this.index(base, coefs)}]`;
-    const known = this.memo.get(expr);
+    const array = this.arrayOf(data);
+    const key = `L${array}@${base}:${coefs}`;
+    const known = this.memo.get(key);
     if (known) return known;
     let level = -1;
     coefs.forEach((c, d) => {
       if (c !== 0) level = d;
     });
-    const ref = { name: `v${this.count++}`, index: this.values.length, level };
-    this.values.push({ kind: 'load', array: this.arrayOf(data), base, coefs, level });
-    this.body[level + 1]!.push(`const ${ref.name} = ${expr};`);
-    this.memo.set(expr, ref);
+    const ref = this.add({ kind: 'load', array, base, coefs, level });
+    this.memo.set(key, ref);
     return ref;
   }
 
-  /** A value computed by `op` over `args` (JavaScript source `expr`). */
-  private emit(
-    expr: string,
-    level: number,
-    op: string,
-    args: readonly Ref[],
-    params: readonly number[],
-  ): Ref {
-    const ref = { name: `v${this.count++}`, index: this.values.length, level };
-    this.values.push({ kind: 'op', op, args: args.map((a) => a.index), params, level });
-    this.body[level + 1]!.push(`const ${ref.name} = ${this.f32 ? `Math.fround(${expr})` : expr};`);
-    return ref;
+  private add(value: IrValue): Ref {
+    this.values.push(value);
+    return { index: this.values.length - 1, level: value.level };
   }
 }
 

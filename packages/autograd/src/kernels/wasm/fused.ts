@@ -1,5 +1,5 @@
 /**
- * Fused elementwise kernels as WebAssembly SIMD, emitted at run time from the kernel IR of lazy.ts (no
+ * Fused elementwise kernels as WebAssembly SIMD, emitted at run time from their IR (../fused.ts; no
  * `eval`, so they also run where a content-security policy forbids it, given 'wasm-unsafe-eval').
  *
  * Each value is computed two elements at a time in f64x2 lanes with the very operations the JavaScript
@@ -14,30 +14,7 @@
  * stays inside; the results are copied out.
  */
 import type { TypedArray } from '../../dtype.ts';
-
-/** A value of the kernel: a read of an array through an affine map, or an op over earlier values. */
-export type IrValue =
-  | { kind: 'load'; array: number; base: number; coefs: readonly number[]; level: number }
-  | { kind: 'op'; op: string; args: readonly number[]; params: readonly number[]; level: number };
-
-/** A write of a value through an affine map. */
-export interface IrStore {
-  array: number;
-  base: number;
-  coefs: readonly number[];
-  value: number;
-}
-
-/** The whole kernel: loop shape, values in order, stores, whether float32, and which arrays are read. */
-export interface KernelIr {
-  loop: readonly number[];
-  f32: boolean;
-  values: readonly IrValue[];
-  stores: readonly IrStore[];
-  arrayCount: number;
-  /** Arrays written whole by one store and read by none: their old contents need not be copied in. */
-  fresh: readonly boolean[];
-}
+import type { IrValue, KernelIr } from '../fused.ts';
 
 /** A compiled kernel and what to copy in and out. */
 export interface WasmFused {

@@ -1,0 +1,180 @@
+/**
+ * Fused elementwise kernels from their IR (built by lazy.ts from a DAG of pending tensors): one loop nest over
+ * the output's shape, each value a read of an array through an affine map or an op over earlier values,
+ * computed at the outermost loop it varies in. Each kernel is generated as JavaScript (`new Function`) and,
+ * where its ops allow, as WebAssembly SIMD (wasm/fused.ts), which runs instead; both evaluate the same
+ * operations as the unfused kernels of elementwise.ts, so results are bit-identical. Kernels are cached by
+ * a compact text of their IR.
+ */
+import type { TypedArray } from '../dtype.ts';
+import { erfScalar, float32Code, POW2, sigmoidScalar } from './elementwise.ts';
+import { compileFused, runFused, type WasmFused } from './wasm/fused.ts';
+import { isWasmEnabled } from './wasm/module.ts';
+
+/** A value of the kernel: a read of an array through an affine map, or an op over earlier values. */
+export type IrValue =
+  | { kind: 'load'; array: number; base: number; coefs: readonly number[]; level: number }
+  | { kind: 'op'; op: string; args: readonly number[]; params: readonly number[]; level: number };
+
+/** A write of a value through an affine map. */
+export interface IrStore {
+  array: number;
+  base: number;
+  coefs: readonly number[];
+  value: number;
+}
+
+/**
+ * The whole kernel: loop shape, values in order, stores, whether float32, and the arrays' count. A value's
+ * level is the outermost loop it varies in (−1: constant for the whole kernel); element index of an access
+ * is `base + Σ_d coefs[d]·i_d`.
+ */
+export interface KernelIr {
+  loop: readonly number[];
+  f32: boolean;
+  values: readonly IrValue[];
+  stores: readonly IrStore[];
+  arrayCount: number;
+  /** Arrays written whole by one store and read by none: their old contents need not be copied in. */
+  fresh: readonly boolean[];
+}
+
+/**
+ * The scalar semantics of every fusible op, as JavaScript expressions over operands `$0`, `$1`, `$2` (and
+ * clamp's bounds `$lo`, `$hi`). The unfused kernels in elementwise.ts evaluate the same expressions; float32
+ * σ and tanh come from `float32Code` instead.
+ */
+const TEMPLATES: Readonly<Record<string, string>> = {
+  neg: '-$0',
+  exp: 'Math.exp($0)',
+  log: 'Math.log($0)',
+  log1p: 'Math.log1p($0)',
+  sqrt: 'Math.sqrt($0)',
+  abs: 'Math.abs($0)',
+  sign: 'Math.sign($0)',
+  tanh: 'Math.tanh($0)',
+  sin: 'Math.sin($0)',
+  cos: 'Math.cos($0)',
+  sigmoid: 'F.sigmoid($0)',
+  relu: 'Math.max($0, 0)',
+  erf: 'F.erf($0)',
+  add: '$0 + $1',
+  sub: '$0 - $1',
+  mul: '$0 * $1',
+  div: '$0 / $1',
+  pow: '$0 ** $1',
+  maximum: 'Math.max($0, $1)',
+  minimum: 'Math.min($0, $1)',
+  gt: '($0 > $1 ? 1 : 0)',
+  lt: '($0 < $1 ? 1 : 0)',
+  ge: '($0 >= $1 ? 1 : 0)',
+  le: '($0 <= $1 ? 1 : 0)',
+  eq: '($0 === $1 ? 1 : 0)',
+  ne: '($0 !== $1 ? 1 : 0)',
+  where: '($0 !== 0 ? $1 : $2)',
+  clamp: 'Math.min(Math.max($0, $lo), $hi)',
+};
+
+/** Each template cut at its operands: text, then operand i as i, `$lo` as −1, `$hi` as −2, and so on. */
+const TEMPLATE_PARTS: Readonly<Record<string, ReadonlyArray<string | number>>> = Object.fromEntries(
+  Object.entries(TEMPLATES).map(([op, text]) => [
+    op,
+    text
+      .split(/\$(\d|lo|hi)/)
+      .map((part, i) => (i % 2 === 0 ? part : part === 'lo' ? -1 : part === 'hi' ? -2 : Number(part))),
+  ]),
+);
+
+/** Functions (and the table `P` of float32 σ and tanh) the generated kernels use. */
+const FUNCTIONS = { sigmoid: sigmoidScalar, erf: erfScalar, P: POW2 };
+
+/** A kernel: its JavaScript form, and its WebAssembly form where it has one. */
+interface Kernel {
+  js: (arrays: readonly TypedArray[], F: typeof FUNCTIONS) => void;
+  wasm: WasmFused | null;
+}
+
+const cache = new Map<string, Kernel>();
+const MAX_CACHED = 4096;
+
+/** Number of distinct fused kernels generated so far (for tests and diagnostics). */
+export function fusedKernelCount(): number {
+  return cache.size;
+}
+
+/** Runs the kernel of `ir` over `arrays` (array k of the IR is `arrays[k]`), generating it on first use. */
+export function runKernel(ir: KernelIr, arrays: readonly TypedArray[]): void {
+  const key = irKey(ir);
+  let kernel = cache.get(key);
+  if (!kernel) {
+    if (cache.size >= MAX_CACHED) cache.clear();
+    kernel = { js: new Function('A', 'F', jsSource(ir)) as Kernel['js'], wasm: compileFused(ir) };
+    cache.set(key, kernel);
+  }
+  // Below a few hundred elements, copying into WebAssembly memory costs more than it saves.
+  if (kernel.wasm && isWasmEnabled() && elements(ir.loop) >= 256) runFused(kernel.wasm, arrays);
+  else kernel.js(arrays, FUNCTIONS);
+}
+
+function elements(loop: readonly number[]): number {
+  let n = 1;
+  for (const d of loop) n *= d;
+  return n;
+}
+
+/** Everything the generated code depends on, as compact text. */
+function irKey(ir: KernelIr): string {
+  let key = `${ir.f32 ? 'f' : 'd'}[${ir.loop}]`;
+  for (const v of ir.values) {
+    key += v.kind === 'load' ? `|L${v.array}@${v.base}:${v.coefs}` : `|${v.op}(${v.args})${v.params}`;
+  }
+  for (const s of ir.stores) key += `|S${s.array}@${s.base}:${s.coefs}=${s.value}`;
+  for (const f of ir.fresh) key += f ? '1' : '0';
+  return key;
+}
+
+/** `base + Σ_d coef_d · i_d` as source text. */
+function indexCode(base: number, coefs: readonly number[]): string {
+  let s = String(base);
+  coefs.forEach((c, d) => {
+    if (c === 1) s += ` + i${d}`;
+    else if (c !== 0) s += ` + ${c} * i${d}`;
+  });
+  return s;
+}
+
+/** The JavaScript expression of an op over its operands' variables (clamp's bounds from `params`). */
+function opCode(op: string, args: readonly number[], params: readonly number[]): string {
+  let expr = '';
+  for (const part of TEMPLATE_PARTS[op]!) {
+    if (typeof part === 'string') expr += part;
+    else expr += part >= 0 ? `v${args[part]}` : String(params[-1 - part]);
+  }
+  return expr;
+}
+
+/** The kernel's JavaScript source: arrays `o0…`, values `v0…` at their loop levels, stores innermost. */
+function jsSource(ir: KernelIr): string {
+  const rank = ir.loop.length;
+  const body: string[][] = Array.from({ length: rank + 1 }, () => []);
+  ir.values.forEach((v, i) => {
+    const lines = body[v.level + 1]!;
+    if (v.kind === 'load') {
+      lines.push(`const v${i} = o${v.array}[${indexCode(v.base, v.coefs)}];`);
+      return;
+    }
+    const inline = ir.f32 ? float32Code(v.op, `v${v.args[0]}`, `t${i}`) : null;
+    if (inline) lines.push(inline.lines);
+    const expr = inline ? inline.expr : opCode(v.op, v.args, v.params);
+    lines.push(`const v${i} = ${ir.f32 ? `Math.fround(${expr})` : expr};`);
+  });
+  const lines = ['const P = F.P;'];
+  for (let k = 0; k < ir.arrayCount; k++) lines.push(`const o${k} = A[${k}];`);
+  lines.push(...body[0]!);
+  for (let d = 0; d < rank; d++) {
+    lines.push(`for (let i${d} = 0; i${d} < ${ir.loop[d]}; i${d}++) {`, ...body[d + 1]!);
+  }
+  for (const s of ir.stores) lines.push(`o${s.array}[${indexCode(s.base, s.coefs)}] = v${s.value};`);
+  lines.push('}'.repeat(rank));
+  return lines.join('\n');
+}

@@ -1,10 +1,10 @@
 /**
- * Section "cells" (issue 11): how fast a recurrent cell trains when a user writes it from primitives, against
+ * Section "cells": how fast a recurrent cell trains when a user writes it from primitives, against
  * the built-in layers. One training step of the `lstm` section's regressor (batch 32, 50 steps, input 64,
  * hidden 128, a linear head on the last step's output, MSE, Adam lr 1e-3) for each cell, the user cells and
  * the shipped variants run through `CellStack` (one layer), the reference rows through the `LSTM` and `GRU`
  * layers. TensorLoom only: the table compares rows with each other (÷ the LSTM layer, ÷ the GRU layer) and
- * prints issue 11's goals beside those ratios; they are targets, not asserts.
+ * prints the speed goals for such cells beside those ratios; they are targets, not asserts.
  */
 import { manualSeed, narrow, noGrad, reshape, type Tensor, tensor } from '@tensorloom/autograd';
 import {
@@ -202,7 +202,7 @@ function rowCase(row: Row, p: Problem): BenchCase {
   };
 }
 
-/** Issue 11's custom-cell table: user cells and shipped variants against the built-in layers. */
+/** The custom-cell table: user cells and shipped variants against the built-in layers. */
 export const cellsSection: Section = {
   id: 'cells',
   title: 'Recurrent cells: user cells and variants against the built-in layers (float32)',
@@ -228,7 +228,7 @@ export const cellsSection: Section = {
         : ` (= its layer's ${sameAs === 0 ? 'bit for bit' : `to ${sameAs.toExponential(0)}`})`),
   },
   notes: [
-    "Goals (issue 11, targets not asserts): the user's LSTM cell ≤ 1.15× the LSTM layer, the user's GRU cell " +
+    "Goals (targets, not asserts): the user's LSTM cell ≤ 1.15× the LSTM layer, the user's GRU cell " +
       '≤ 1.15× the GRU layer, Peephole ≤ 1.3×, layer-norm LSTM ≤ 1.8×, SRU ≤ 0.35× the LSTM layer.',
     "Each row's check: one Adam step from its initial weights lowers the loss. The user LSTM and GRU cells " +
       "start from their built-in layer's weights and must give its predictions and its losses (before and " +

@@ -15,7 +15,7 @@ export const sections: readonly Section[] = [
   dispatchSection,
   // Issue 4: one LSTM training step and the forward pass; issue 6: the char-LM step in characters/s.
   lstmSection,
-  // Issue 11: user-written cells and the shipped variants against the built-in layers.
+  // User-written cells and the shipped variants against the built-in layers.
   cellsSection,
   charlmSection,
 ];

@@ -155,7 +155,7 @@ export function runBackward(
       pending.set(t, g);
       return;
     }
-    // Products a weight collects from many steps (Σ_t X_tᵀ·Y_t) stay one deferred product (lazy.ts).
+    // Products a weight collects from many steps (Σ_t X_tᵀ·Y_t) stay one deferred product (deferred.ts).
     const sum = (!createGraph && sumOfProducts(prev, g)) || prev.add(g);
     if (!createGraph) owned.add(sum);
     pending.set(t, sum);
@@ -164,7 +164,7 @@ export function runBackward(
   const waiting = new Map<Node, number>();
   for (const t of order) if (t.gradFn) waiting.set(t.gradFn, (waiting.get(t.gradFn) ?? 0) + 1);
   const slots = new Map<Node, Array<Tensor | null>>();
-  const stored: Tensor[] = [];
+  const storedGrads: Tensor[] = [];
   const pass = () => {
     roots.forEach((root, i) => {
       if (root.requiresGrad) accumulate(root, rootGrads[i]!);
@@ -175,10 +175,14 @@ export function runBackward(
       if (g !== undefined) {
         pending.delete(t);
         // From here on g is handed out (to hooks, .grad, the VJP), so it is never added into again.
-        const engineMade = owned.delete(g) ? g : null;
+        // A gradient only this tensor holds: a sum the engine made, or the copy hooks get below.
+        let own = owned.delete(g) ? g : null;
         // A hook may edit its gradient in place; g may be shared with a sibling (add hands one g to both
-        // inputs), so hooks get a copy of their own unless the engine made g for this tensor alone.
-        if (t.hooks.length > 0 && !createGraph && g !== engineMade) g = g.clone();
+        // inputs), so hooks get a copy of their own unless g is this tensor's alone already.
+        if (t.hooks.length > 0 && !createGraph && g !== own) {
+          g = g.clone();
+          own = g;
+        }
         for (const hook of t.hooks) {
           const replaced: unknown = hook(g);
           if (replaced === undefined || replaced === null) continue;
@@ -195,11 +199,11 @@ export function runBackward(
           if (wanted.has(t)) wanted.set(t, g);
         } else if (!node || t.retainsGrad) {
           // A gradient may share storage with another (add hands the same g to both inputs) or with the
-          // caller's seed; .grad gets storage of its own so that in-place updates of it stay local (a sum
-          // the engine made, unless a hook replaced it, already is).
-          const own = createGraph || g === engineMade ? g : g.clone().detach();
-          t.grad = t.grad ? (createGraph ? t.grad.add(own) : noGrad(() => t.grad!.add(own))) : own;
-          stored.push(t.grad);
+          // caller's seed; .grad gets storage of its own so that in-place updates of it stay local (one
+          // this tensor holds alone, unless a hook replaced it, already is).
+          const stored = createGraph || g === own ? g : g.clone().detach();
+          t.grad = t.grad ? (createGraph ? t.grad.add(stored) : noGrad(() => t.grad!.add(stored))) : stored;
+          storedGrads.push(t.grad);
         }
         if (node) {
           let s = slots.get(node);
@@ -233,7 +237,7 @@ export function runBackward(
       if (!retainGraph) release(node);
     }
     // Gradients still pending are computed now, together, while the pass's scope holds.
-    realize(...stored);
+    realize(...storedGrads);
   };
   // One residency scope per pass: weights a pass's VJPs keep in wasm memory are let go when it ends.
   withResidentScope(() => withGradMode(createGraph, pass));

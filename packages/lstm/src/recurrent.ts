@@ -145,13 +145,6 @@ function validSteps(lengths: Int32Array, L: number, dtype: Tensor['dtype']): Ten
   return mask;
 }
 
-/** [B, 1] of 1 where sequence b is active at step t (t < ℓ_b), else 0. */
-function activeMask(lengths: Int32Array, t: number, input: Tensor): Tensor {
-  const mask = zeros([lengths.length, 1], { dtype: input.dtype });
-  for (let b = 0; b < lengths.length; b++) mask.data[b] = t < lengths[b]! ? 1 : 0;
-  return mask;
-}
-
 /**
  * Runs one direction of `cell` over a time-major input [T, B, inputSize] under an already validated plan;
  * returns the outputs [T, B, outputSize] and the final state.
@@ -171,7 +164,10 @@ function runDirection<S extends RecurrentState>(
   // by selection, but their gradients are multiplied by what they computed, and 0·NaN would leak into the
   // weights' gradients. Zeros keep those products finite, so padding influences no value and no gradient.
   const kept = L < T ? narrow(input, 0, 0, L) : input;
-  const xs = plan.lengths ? where(validSteps(plan.lengths, L, input.dtype), kept, 0) : kept;
+  const valid = plan.lengths ? validSteps(plan.lengths, L, input.dtype) : null;
+  const xs = valid ? where(valid, kept, 0) : kept;
+  // Step t's [B, 1] slice of the same mask selects which rows of the state the step may change.
+  const masks = valid ? unbind(valid) : null;
   // One product for the input part of every step, then cut per step with an O(T·B·k) backward.
   const steps = cell.projectInput
     ? unbind(reshape(cell.projectInput(reshape(xs, [L * B, input.shape[2]!])), [L, B, -1]))
@@ -181,7 +177,7 @@ function runDirection<S extends RecurrentState>(
   withResidentWeights(() => {
     for (let k = 0; k < L; k++) {
       const t = reverse ? L - 1 - k : k;
-      const mask = plan.lengths && t >= plan.allActive ? activeMask(plan.lengths, t, input) : null;
+      const mask = masks && t >= plan.allActive ? masks[t]! : null;
       const sink = observe ? (gates: Gates) => observe(gates, { t, layer, direction, mask }) : undefined;
       const next = cell.step(steps[t]!, state, sink);
       if (mask) {

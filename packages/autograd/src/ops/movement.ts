@@ -43,10 +43,14 @@ function toIndices(op: string, index: IndexLike, bound: number): Int32Array {
 
 /**
  * A pending view of x's elements (lazy.ts): input dim j is read at output dim `map[2j]` (−1: a fixed index)
- * plus offset `map[2j + 1]`. Consumers read through it without a copy; reading it alone copies once.
+ * plus offset `map[2j + 1]`. Consumers read through it without a copy; reading it alone copies once. With
+ * fusion off, `copy` makes the elements at once.
  */
-function view(x: Tensor, shape: Shape, map: readonly number[]): Tensor {
-  return new Tensor(null, shape, pendingNode('view', [x], map), x.dtype);
+function view(x: Tensor, shape: Shape, map: readonly number[], copy: (y: Tensor) => void): Tensor {
+  if (isFusionEnabled()) return new Tensor(null, shape, pendingNode('view', [x], map), x.dtype);
+  const y = empty(shape, x.dtype);
+  copy(y);
+  return y;
 }
 
 /** The same elements in a new shape (one entry may be −1, inferred). Shares storage with x. ∂: reshape back. */
@@ -126,18 +130,12 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
   perm.forEach((p, i) => {
     inverse[p] = i;
   });
-  const shape = perm.map((p) => x.shape[p]!);
-  let y: Tensor;
-  if (isFusionEnabled())
-    y = view(
-      x,
-      shape,
-      inverse.flatMap((i) => [i, 0]),
-    );
-  else {
-    y = empty(shape, x.dtype);
-    permuteKernel(x.data, x.shape, perm, y.data);
-  }
+  const y = view(
+    x,
+    perm.map((p) => x.shape[p]!),
+    inverse.flatMap((i) => [i, 0]),
+    (out) => permuteKernel(x.data, x.shape, perm, out.data),
+  );
   return record('permute', [x], y, (g) => [permute(g, inverse)]);
 }
 
@@ -161,17 +159,12 @@ export function broadcastTo(x: Tensor, shape: Shape): Tensor {
   if (!shapesEqual(target, shape))
     throw new Error(`broadcastTo: cannot broadcast ${fmt(x.shape)} to ${fmt(shape)}`);
   const lead = shape.length - x.ndim;
-  let y: Tensor;
-  if (isFusionEnabled()) {
-    y = view(
-      x,
-      shape,
-      x.shape.flatMap((n, j) => (n === 1 && shape[j + lead] !== 1 ? [-1, 0] : [j + lead, 0])),
-    );
-  } else {
-    y = empty(shape, x.dtype);
-    expand(x.data, x.shape, shape, y.data);
-  }
+  const y = view(
+    x,
+    shape,
+    x.shape.flatMap((n, j) => (n === 1 && shape[j + lead] !== 1 ? [-1, 0] : [j + lead, 0])),
+    (out) => expand(x.data, x.shape, shape, out.data),
+  );
   return record('broadcastTo', [x], y, (g) => [sumTo(g, x.shape)]);
 }
 
@@ -213,25 +206,25 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
   return record('narrow', [x], y, (g) => [zeroPad(g, d, start, n - start - length)]);
 }
 
+/** Rows start … start+length−1 of a computed tensor, sharing its storage, as a tensor of `shape`. */
+function rows(x: Tensor, start: number, length: number, shape: Shape): Tensor {
+  const row = sizeOf(x.shape.slice(1));
+  return new Tensor(x.data.subarray(start * row, (start + length) * row), shape);
+}
+
 /**
  * Elements start … start+length−1 along `d`, unrecorded: rows of a computed tensor (d = 0) share its
  * storage, other pieces are views while fusion is on, else copies.
  */
 function piece(x: Tensor, d: number, start: number, length: number): Tensor {
   const shape = x.shape.map((s, i) => (i === d ? length : s));
-  if (d === 0 && x.isRealized) {
-    const row = sizeOf(x.shape.slice(1));
-    return new Tensor(x.data.subarray(start * row, (start + length) * row), shape);
-  }
-  if (isFusionEnabled())
-    return view(
-      x,
-      shape,
-      x.shape.flatMap((_, j) => [j, j === d ? start : 0]),
-    );
-  const y = empty(shape, x.dtype);
-  narrowKernel(x.data, x.shape, d, start, length, y.data);
-  return y;
+  if (d === 0 && x.isRealized) return rows(x, start, length, shape);
+  return view(
+    x,
+    shape,
+    x.shape.flatMap((_, j) => [j, j === d ? start : 0]),
+    (out) => narrowKernel(x.data, x.shape, d, start, length, out.data),
+  );
 }
 
 /** Python-style slice x[start:end] along `dim`: negative indices count from the end, bounds are clamped. */
@@ -293,19 +286,13 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
     at += t.shape[d]!;
   }
   const strides = stridesOf(y.shape);
-  if (isFusionEnabled()) {
-    // Each part is computed straight into its place (a pending part fuses with what produced it).
-    realizeInto(
-      tensors.map((t, i) => ({
-        tensor: t,
-        into: { data: y.data, offset: starts[i]! * strides[d]!, strides },
-      })),
-    );
-  } else {
-    tensors.forEach((t, i) => {
-      narrowInto(t.data, y.shape, d, starts[i]!, y.data);
-    });
-  }
+  // Each part is computed (a pending one fused with what produced it) or copied straight into its place.
+  realizeInto(
+    tensors.map((t, i) => ({
+      tensor: t,
+      into: { data: y.data, offset: starts[i]! * strides[d]!, strides },
+    })),
+  );
   return record('cat', tensors, y, (g) =>
     tensors.map((t, i) => (t.requiresGrad ? narrow(g, d, starts[i]!, t.shape[d]!) : null)),
   );
@@ -334,18 +321,12 @@ export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
   const y = empty(shape, first.dtype);
   const strides = stridesOf(shape);
   const partStrides = strides.filter((_, j) => j !== d);
-  if (isFusionEnabled()) {
-    realizeInto(
-      tensors.map((t, i) => ({
-        tensor: t,
-        into: { data: y.data, offset: i * strides[d]!, strides: partStrides },
-      })),
-    );
-  } else {
-    tensors.forEach((t, i) => {
-      narrowInto(t.data, shape, d, i, y.data); // t read as y's shape with dim d of size 1
-    });
-  }
+  realizeInto(
+    tensors.map((t, i) => ({
+      tensor: t,
+      into: { data: y.data, offset: i * strides[d]!, strides: partStrides },
+    })),
+  );
   return record('stack', tensors, y, (g) => unbind(g, d));
 }
 
@@ -396,18 +377,16 @@ export function unbind(x: Tensor, dim = 0): Tensor[] {
   const shape = x.shape.filter((_, j) => j !== d);
   const parts: Tensor[] = [];
   for (let i = 0; i < n; i++) {
-    if (d === 0 && x.isRealized) {
-      const row = sizeOf(shape);
-      parts.push(new Tensor(x.data.subarray(i * row, (i + 1) * row), shape));
-    } else if (isFusionEnabled()) {
-      parts.push(
-        view(
-          x,
-          shape,
-          x.shape.flatMap((_, j) => (j === d ? [-1, i] : [j < d ? j : j - 1, 0])),
-        ),
-      );
-    } else parts.push(reshape(piece(x, d, i, 1).detach(), shape));
+    parts.push(
+      d === 0 && x.isRealized
+        ? rows(x, i, 1, shape)
+        : view(
+            x,
+            shape,
+            x.shape.flatMap((_, j) => (j === d ? [-1, i] : [j < d ? j : j - 1, 0])),
+            (out) => narrowKernel(x.data, x.shape, d, i, 1, out.data),
+          ),
+    );
   }
   recordMulti('unbind', [x], parts, (grads) => [
     stack(

@@ -60,7 +60,7 @@ let memory: WebAssembly.Memory | null = null;
 let available: boolean | null = null;
 
 /** Whether WebAssembly can be used here at all; a kernel whose module fails to build runs in JavaScript. */
-function simdAvailable(): boolean {
+function wasmAvailable(): boolean {
   if (available === null) {
     try {
       memory = new WebAssembly.Memory({ initial: 16 });
@@ -82,7 +82,7 @@ export function wasmFusedKernelCount(): number {
 /** Compiles `ir` to WebAssembly, or returns null when it cannot run there (the caller uses JavaScript). */
 export function compileFused(ir: KernelIr): WasmFused | null {
   const rank = ir.loop.length;
-  if (rank < 1 || rank > 2 || !simdAvailable()) return null;
+  if (rank < 1 || rank > 2 || !wasmAvailable()) return null;
   const inner = rank - 1;
   for (const v of ir.values) {
     if (v.kind === 'op' && !supported(v.op, ir.f32)) return null;

@@ -60,13 +60,20 @@ export const sigmoid: UnaryKernel = (x, out) => {
  * Rounds |x| < 2⁵¹ to an integer (ties to even) by adding and subtracting 1.5·2⁵²: the sum's last bit is the
  * units place. Several times faster than Math.round in V8.
  */
-const ROUNDING = 6755399441055744;
+export const ROUNDING = 6755399441055744;
 function roundToInteger(x: number): number {
   return x + ROUNDING - ROUNDING;
 }
 
 /** 2^i for i in [−64, 192): the exact scale factors of the exponential below. */
 export const POW2 = Float64Array.from({ length: 256 }, (_, i) => 2 ** (i - 64));
+
+/** eʳ for |r| ≤ ln2/2 by its Taylor polynomial of degree 7 (`EXP_TAYLOR`, Horner's scheme). */
+function expTaylor(r: number): number {
+  return (
+    1 + r * (1 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720 + r * (1 / 5040)))))))
+  );
+}
 
 /**
  * σ(v) for float32. With x = −v clamped to [−44, 110] (beyond, float32 σ is 1 or 0): x = k·ln 2 + r with
@@ -77,8 +84,7 @@ export function sigmoid32(v: number): number {
   const x = Math.min(Math.max(-v, -44), 110);
   const k = roundToInteger(x * Math.LOG2E);
   const r = x - k * Math.LN2;
-  const p =
-    1 + r * (1 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720 + r * (1 / 5040)))))));
+  const p = expTaylor(r);
   return 1 / (1 + p * POW2[k + 64]!);
 }
 
@@ -99,8 +105,7 @@ export function tanh32(v: number): number {
   const x = 2 * Math.min(Math.max(v, -10), 10);
   const k = roundToInteger(x * Math.LOG2E);
   const r = x - k * Math.LN2;
-  const p =
-    1 + r * (1 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720 + r * (1 / 5040)))))));
+  const p = expTaylor(r);
   return Math.abs(v) < 0.25 ? small : 1 - 2 / (p * POW2[k + 64]! + 1);
 }
 
@@ -112,8 +117,9 @@ function hornerCode(coefs: readonly number[], x: string): string {
   );
 }
 
-const EXP_TAYLOR = [1, 1, 1 / 2, 1 / 6, 1 / 24, 1 / 120, 1 / 720, 1 / 5040];
-const TANH_TAYLOR = [1, -1 / 3, 2 / 15, -17 / 315, 62 / 2835, -1382 / 155925, 21844 / 6081075];
+/** Taylor coefficients of eʳ and of tanh(v)/v in v², lowest first (for the float32 σ and tanh). */
+export const EXP_TAYLOR = [1, 1, 1 / 2, 1 / 6, 1 / 24, 1 / 120, 1 / 720, 1 / 5040];
+export const TANH_TAYLOR = [1, -1 / 3, 2 / 15, -17 / 315, 62 / 2835, -1382 / 155925, 21844 / 6081075];
 
 /**
  * `sigmoid32` and `tanh32` as source text for generated kernels (lazy.ts): the same operations in the same

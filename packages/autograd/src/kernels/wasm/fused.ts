@@ -14,6 +14,7 @@
  * stays inside; the results are copied out.
  */
 import type { TypedArray } from '../../dtype.ts';
+import { EXP_TAYLOR, ROUNDING, TANH_TAYLOR } from '../elementwise.ts';
 import type { IrValue, KernelIr } from '../fused.ts';
 
 /** A compiled kernel and what to copy in and out. */
@@ -135,10 +136,6 @@ export function runFused(kernel: WasmFused, arrays: readonly TypedArray[]): void
 }
 
 // ---- The binary encoder ----------------------------------------------------------------------------
-
-const ROUNDING = 6755399441055744; // 1.5·2⁵², as roundToInteger in kernels/elementwise.ts
-const EXP_TAYLOR = [1, 1, 1 / 2, 1 / 6, 1 / 24, 1 / 120, 1 / 720, 1 / 5040];
-const TANH_TAYLOR = [1, -1 / 3, 2 / 15, -17 / 315, 62 / 2835, -1382 / 155925, 21844 / 6081075];
 
 function uleb(n: number): number[] {
   const out: number[] = [];

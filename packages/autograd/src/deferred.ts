@@ -10,6 +10,7 @@
  */
 import { allocate } from './dtype.ts';
 import { matmul as matmulKernel } from './kernels/matmul.ts';
+import { wasmGemmStacked } from './kernels/wasm/gemm.ts';
 import { deferredNode } from './lazy.ts';
 import { Tensor } from './tensor.ts';
 
@@ -58,6 +59,11 @@ function stackedProduct(
   }
   let k = 0;
   for (const [x] of list) k += x.shape[0]!;
+  if (out instanceof Float32Array) {
+    const xs = list.map(([x]) => x.data as Float32Array);
+    const ys = list.map(([, y]) => y.data as Float32Array);
+    if (wasmGemmStacked(xs, ys, out, m, n, k)) return out;
+  }
   const xs = allocate(dtype, k * m);
   const ys = allocate(dtype, k * n);
   let row = 0;

@@ -50,100 +50,117 @@ export const sigmoid: UnaryKernel = (x, out) => {
 };
 
 /*
- * float32 σ and tanh. Computed in double precision to ~1e-8 relative error and then rounded to float32, they
- * are within 1 ulp of the correctly rounded values (checked against Math.exp/Math.tanh in the tests), at a
- * fraction of the cost of Math.exp and Math.tanh, which are accurate to double precision that float32
- * rounding then throws away. Every float32 path (fused or not) uses these; float64 uses Math's.
+ * float32 σ and tanh, computed in float32 arithmetic: every operation below is one IEEE float32 operation
+ * (here each double result is rounded by `Math.fround`, which gives the float32 result exactly for + − × ÷),
+ * so that WebAssembly evaluates the very same operations four lanes at a time (f32x4, wasm/fused.ts) and every
+ * float32 path (unfused kernels, generated JavaScript, WebAssembly) agrees bit for bit. Both are within
+ * 2 ulp (σ) and 3 ulp (tanh) of the correctly rounded values (tested over every scale), except that results
+ * below the smallest normal float32 (2⁻¹²⁶ ≈ 1.2e−38) may be flushed to 0. float64 uses Math's.
+ *
+ * Both reduce to eˣ = 2ᵏ·(1 + q): k = round(x·log₂e), r = x − k·ln2 (ln2 split in a high part whose products
+ * with k are exact and a low part, so r is accurate), q = eʳ − 1 by its Taylor polynomial to r⁷ (remainder
+ * r⁸/8! < 6e−9 for |r| ≤ ln2/2), 2ᵏ exact (from a table here, from the bits in WebAssembly).
+ *   σ(v) = 1 / (1 + 2ᵏ·(1 + q)) with x = −v clamped to [−87, 89] (σ is 1 below, and 2¹²⁸ = ∞ gives 0 above);
+ *   tanh v = sign(v)·t(|v|), t(a) = m / (m + 2) with m = e²ᵃ − 1 = (2ᵏ − 1) + 2ᵏ·q and a clamped to 9 (float32
+ *   tanh 9 is 1); below a = 1/4, where rounding m + 2 would cost relative accuracy, t(a) = a + a·s·P(s), s = a²,
+ *   P the Taylor polynomial of (tanh a − a)/a³ to s⁴ (remainder < 1e−8 relative). The sign is applied last, so
+ *   tanh(−0) = −0.
  */
 
-/**
- * Rounds |x| < 2⁵¹ to an integer (ties to even) by adding and subtracting 1.5·2⁵²: the sum's last bit is the
- * units place. Several times faster than Math.round in V8.
- */
-export const ROUNDING = 6755399441055744;
-function roundToInteger(x: number): number {
-  return x + ROUNDING - ROUNDING;
+/** 1.5·2²³: adding and subtracting it rounds a float32 |x| < 2²² to an integer (ties to even). */
+export const ROUNDING_F32 = 12582912;
+/** log₂e and ln2 = LN2_HI + LN2_LO as float32; LN2_HI has 9 significant bits, so k·LN2_HI is exact. */
+export const LOG2E_F32 = Math.fround(Math.LOG2E);
+export const LN2_HI = 0.693359375;
+export const LN2_LO = Math.fround(Math.LN2 - LN2_HI);
+/** Taylor coefficients of (eʳ − 1)/r, lowest first, as float32. */
+export const EXPM1_TAYLOR = [1, 1 / 2, 1 / 6, 1 / 24, 1 / 120, 1 / 720, 1 / 5040].map(Math.fround);
+/** Taylor coefficients of (tanh a − a)/a³ in s = a², lowest first, as float32. */
+export const TANH_TAYLOR = [-1 / 3, 2 / 15, -17 / 315, 62 / 2835, -1382 / 155925].map(Math.fround);
+/** 2ᵏ for k in [−126, 128] at index k + 126; 2¹²⁸ is float32 infinity, as its bit pattern in WebAssembly. */
+export const POW2_F32 = Float64Array.from({ length: 255 }, (_, i) => (i === 254 ? Infinity : 2 ** (i - 126)));
+
+const f = Math.fround;
+const [C0, C1, C2, C3, C4, C5, C6] = EXPM1_TAYLOR as [number, number, number, number, number, number, number];
+const [T0, T1, T2, T3, T4] = TANH_TAYLOR as [number, number, number, number, number];
+
+/** k = round(x·log₂e) (as a float32 integer) for float32 x. */
+function expScale(x: number): number {
+  return f(f(x * LOG2E_F32) + ROUNDING_F32) - ROUNDING_F32;
 }
 
-/** 2^i for i in [−64, 192): the exact scale factors of the exponential below. */
-export const POW2 = Float64Array.from({ length: 256 }, (_, i) => 2 ** (i - 64));
-
-/** eʳ for |r| ≤ ln2/2 by its Taylor polynomial of degree 7 (`EXP_TAYLOR`, Horner's scheme). */
-function expTaylor(r: number): number {
-  return (
-    1 + r * (1 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720 + r * (1 / 5040)))))))
-  );
+/** q = eʳ − 1 for r = x − k·ln2 (see above). */
+function expm1Reduced(x: number, k: number): number {
+  const r = f(f(x - f(k * LN2_HI)) - f(k * LN2_LO));
+  return f(r * f(C0 + f(r * f(C1 + f(r * f(C2 + f(r * f(C3 + f(r * f(C4 + f(r * f(C5 + f(r * C6)))))))))))));
 }
 
-/**
- * σ(v) for float32. With x = −v clamped to [−44, 110] (beyond, float32 σ is 1 or 0): x = k·ln 2 + r with
- * |r| ≤ ln2/2, eˣ = 2ᵏ·eʳ, eʳ by its Taylor polynomial of degree 7 (remainder r⁸/8! ≤ 5e-9 relative) and 2ᵏ
- * exact from a table; then σ = 1 / (1 + eˣ). NaN stays NaN.
- */
+/** σ(v) for float32 v (see above). */
 export function sigmoid32(v: number): number {
-  const x = Math.min(Math.max(-v, -44), 110);
-  const k = roundToInteger(x * Math.LOG2E);
-  const r = x - k * Math.LN2;
-  const p = expTaylor(r);
-  return 1 / (1 + p * POW2[k + 64]!);
+  const x = Math.min(Math.max(-v, -87), 89);
+  const k = expScale(x);
+  const e = f(POW2_F32[k + 126]! * f(1 + expm1Reduced(x, k)));
+  return f(1 / f(1 + e));
 }
 
-/**
- * tanh v for float32: for |v| < 1/4 its odd Taylor polynomial to v¹³ (remainder < 1e-11 relative, and
- * tanh(−0) = −0), else 1 − 2 / (e²ᵛ + 1) with v clamped to ±10 (where float32 tanh is ±1) and e²ᵛ as in
- * `sigmoid32`; cancellation at |v| = 1/4 costs at most a factor 5 of the exponential's relative error.
- * Both branches are computed and one is selected, so that generated kernels need no branch.
- */
+/** tanh v for float32 v (see above). */
 export function tanh32(v: number): number {
-  const s = v * v;
-  const small =
-    v *
-    (1 +
-      s *
-        (-1 / 3 +
-          s * (2 / 15 + s * (-17 / 315 + s * (62 / 2835 + s * (-1382 / 155925 + s * (21844 / 6081075)))))));
-  const x = 2 * Math.min(Math.max(v, -10), 10);
-  const k = roundToInteger(x * Math.LOG2E);
-  const r = x - k * Math.LN2;
-  const p = expTaylor(r);
-  return Math.abs(v) < 0.25 ? small : 1 - 2 / (p * POW2[k + 64]! + 1);
+  const a = Math.abs(v);
+  let t: number;
+  if (a < 0.25) {
+    const s = f(a * a);
+    t = f(a + f(a * f(s * f(T0 + f(s * f(T1 + f(s * f(T2 + f(s * f(T3 + f(s * T4)))))))))));
+  } else {
+    const x = f(2 * Math.min(a, 9));
+    const k = expScale(x);
+    const p = POW2_F32[k + 126]!;
+    const m = f(f(p - 1) + f(p * expm1Reduced(x, k)));
+    t = f(m / f(m + 2));
+  }
+  return v > 0 ? t : v < 0 ? -t : v;
 }
 
-/** Horner's scheme over `coefs` (lowest power first) in the variable `x`, as source text. */
-function hornerCode(coefs: readonly number[], x: string): string {
-  return coefs.reduceRight(
-    (inner, c, i) => (i === coefs.length - 1 ? String(c) : `(${c} + ${x} * ${inner})`),
-    '',
-  );
+/** `e` rounded to float32, as source text. */
+function fr(e: string): string {
+  return `Math.fround(${e})`;
 }
 
-/** Taylor coefficients of eʳ and of tanh(v)/v in v², lowest first (for the float32 σ and tanh). */
-export const EXP_TAYLOR = [1, 1, 1 / 2, 1 / 6, 1 / 24, 1 / 120, 1 / 720, 1 / 5040];
-export const TANH_TAYLOR = [1, -1 / 3, 2 / 15, -17 / 315, 62 / 2835, -1382 / 155925, 21844 / 6081075];
+/** c₀ + x·(c₁ + x·(…)) in float32 operations over the constants `coefs` and the variable `x`, as source text. */
+function horner32(coefs: readonly number[], x: string): string {
+  let code = String(coefs[coefs.length - 1]);
+  for (let k = coefs.length - 2; k >= 0; k--) code = fr(`${coefs[k]} + ${fr(`${x} * ${code}`)}`);
+  return code;
+}
+
+/** The source text of `expScale` and `expm1Reduced` over `$tx`: defines `$tk` and `$tq`. */
+const EXP_PARTS_SOURCE = [
+  `const $tk = ${fr(`${fr(`$tx * ${LOG2E_F32}`)} + ${ROUNDING_F32}`)} - ${ROUNDING_F32};`,
+  `const $tr = ${fr(`${fr(`$tx - ${fr(`$tk * ${LN2_HI}`)}`)} - ${fr(`$tk * ${LN2_LO}`)}`)};`,
+  `const $tq = ${fr(`$tr * ${horner32(EXPM1_TAYLOR, '$tr')}`)};`,
+].join('\n');
 
 /**
- * `sigmoid32` and `tanh32` as source text for generated kernels (lazy.ts): the same operations in the same
- * order, inlined, since a call that returns a double would allocate it. `P` is `POW2`. The text is made once,
- * with `$a` for the operand and `$t` for the temporaries' prefix. Tests hold the generated kernels bit for
- * bit to these functions.
+ * `sigmoid32` and `tanh32` as source text for generated kernels: the same operations in the same order,
+ * inlined (a call that returns a double would allocate it). `P` is `POW2_F32`. The text is made once, with
+ * `$a` for the operand and `$t` for the temporaries' prefix; the tests hold the generated kernels bit for bit
+ * to these functions.
  */
 const FLOAT32_SOURCE: Readonly<Record<string, { lines: string; expr: string }>> = {
   sigmoid: {
-    lines: [
-      `const $tx = Math.min(Math.max(-$a, -44), 110);`,
-      `const $tk = ($tx * ${Math.LOG2E} + ${ROUNDING}) - ${ROUNDING};`,
-      `const $tr = $tx - $tk * ${Math.LN2};`,
-    ].join('\n'),
-    expr: `1 / (1 + ${hornerCode(EXP_TAYLOR, '$tr')} * P[$tk + 64])`,
+    lines: [`const $tx = Math.min(Math.max(-$a, -87), 89);`, EXP_PARTS_SOURCE].join('\n'),
+    expr: `1 / ${fr(`1 + ${fr(`P[$tk + 126] * ${fr('1 + $tq')}`)}`)}`,
   },
   tanh: {
     lines: [
-      `const $ts = $a * $a;`,
-      `const $tx = 2 * Math.min(Math.max($a, -10), 10);`,
-      `const $tk = ($tx * ${Math.LOG2E} + ${ROUNDING}) - ${ROUNDING};`,
-      `const $tr = $tx - $tk * ${Math.LN2};`,
+      `const $ta = Math.abs($a);`,
+      `const $tx = ${fr('2 * Math.min($ta, 9)')};`,
+      EXP_PARTS_SOURCE,
+      `const $tp = P[$tk + 126];`,
+      `const $tm = ${fr(`${fr('$tp - 1')} + ${fr('$tp * $tq')}`)};`,
+      `const $ts = ${fr('$ta * $ta')};`,
+      `const $tt = $ta < 0.25 ? ${fr(`$ta + ${fr(`$ta * ${fr(`$ts * ${horner32(TANH_TAYLOR, '$ts')}`)}`)}`)} : ${fr(`$tm / ${fr('$tm + 2')}`)};`,
     ].join('\n'),
-    expr: `(Math.abs($a) < 0.25 ? $a * ${hornerCode(TANH_TAYLOR, '$ts')} : 1 - 2 / (${hornerCode(EXP_TAYLOR, '$tr')} * P[$tk + 64] + 1))`,
+    expr: `($a > 0 ? $tt : $a < 0 ? -$tt : $a)`,
   },
 };
 

@@ -7,7 +7,7 @@
  * a compact text of their IR.
  */
 import type { TypedArray } from '../dtype.ts';
-import { erfScalar, float32Code, POW2, sigmoidScalar } from './elementwise.ts';
+import { erfScalar, float32Code, POW2_F32, sigmoidScalar } from './elementwise.ts';
 import { compileFused, runFused, type WasmFused } from './wasm/fused.ts';
 import { isWasmEnabled } from './wasm/module.ts';
 
@@ -86,7 +86,7 @@ const TEMPLATE_PARTS: Readonly<Record<string, ReadonlyArray<string | number>>> =
 );
 
 /** Functions (and the table `P` of float32 σ and tanh) the generated kernels use. */
-const FUNCTIONS = { sigmoid: sigmoidScalar, erf: erfScalar, P: POW2 };
+const FUNCTIONS = { sigmoid: sigmoidScalar, erf: erfScalar, P: POW2_F32 };
 
 /** A kernel: its JavaScript form, and its WebAssembly form where it has one. */
 interface Kernel {

@@ -2,19 +2,18 @@
  * Fused elementwise kernels as WebAssembly SIMD, emitted at run time from their IR (../fused.ts; no
  * `eval`, so they also run where a content-security policy forbids it, given 'wasm-unsafe-eval').
  *
- * Each value is computed two elements at a time in f64x2 lanes with the very operations the JavaScript
- * kernel performs in double precision (IEEE add, sub, mul, div, sqrt, min, max; comparisons; the float32
- * σ and tanh of kernels/elementwise.ts, whose 2ᵏ comes from the bits instead of the table), and a float32
- * node is rounded to float32 after every op, as `Math.fround` does. So a WebAssembly kernel gives the
- * JavaScript kernel's results bit for bit; it is only faster. A DAG with an op outside that set (exp, log,
- * erf, pow, the float64 σ and tanh of Math), more than two loop dims, or a strided innermost read runs in
- * JavaScript.
+ * Each value is computed several elements at a time, four float32 lanes (f32x4) or two float64 lanes
+ * (f64x2), with the very IEEE operations the JavaScript kernel performs (add, sub, mul, div, min, max, abs,
+ * neg; comparisons; the float32 σ and tanh of kernels/elementwise.ts, written in float32 operations, whose 2ᵏ
+ * comes from the bits instead of the table). So a WebAssembly kernel gives the JavaScript kernel's results
+ * bit for bit; it is only faster. A DAG with an op outside that set (exp, log, erf, pow, the float64 σ and
+ * tanh of Math), more than two loop dims, or a strided innermost read runs in JavaScript.
  *
- * Operands are copied into one WebAssembly memory, each padded so that a pair read at a row's last element
- * stays inside; the results are copied out.
+ * Operands are copied into one WebAssembly memory, each padded so that a full vector read at a row's last
+ * element stays inside; the results are copied out.
  */
 import type { TypedArray } from '../../dtype.ts';
-import { EXP_TAYLOR, ROUNDING, TANH_TAYLOR } from '../elementwise.ts';
+import { EXPM1_TAYLOR, LN2_HI, LN2_LO, LOG2E_F32, ROUNDING_F32, TANH_TAYLOR } from '../elementwise.ts';
 import type { IrValue, KernelIr } from '../fused.ts';
 
 /** A compiled kernel and what to copy in and out. */
@@ -26,30 +25,60 @@ export interface WasmFused {
   copyOut: readonly boolean[];
 }
 
-const BINARY: Readonly<Record<string, number>> = {
-  add: 0xf0,
-  sub: 0xf1,
-  mul: 0xf2,
-  div: 0xf3,
-  minimum: 0xf4,
-  maximum: 0xf5,
+/** The opcodes (after the 0xfd prefix) of one lane type. */
+interface Lanes {
+  /** Elements per vector. */
+  count: number;
+  /** Bytes per element. */
+  size: number;
+  binary: Readonly<Record<string, number>>;
+  unary: Readonly<Record<string, number>>;
+  compare: Readonly<Record<string, number>>;
+  /** The splat of a scalar, and the scalar load (plain opcode) that feeds it. */
+  splat: number;
+  scalarLoad: number;
+  /** A constant in every lane, as v128.const bytes. */
+  constant: (x: number) => number[];
+  /** v128.storeN_lane: one lane's element. */
+  storeLane: number;
+}
+
+const F32X4: Lanes = {
+  count: 4,
+  size: 4,
+  binary: { add: 0xe4, sub: 0xe5, mul: 0xe6, div: 0xe7, minimum: 0xe8, maximum: 0xe9 },
+  unary: { abs: 0xe0, neg: 0xe1 },
+  compare: { eq: 0x41, ne: 0x42, lt: 0x43, gt: 0x44, le: 0x45, ge: 0x46 },
+  splat: 0x13,
+  scalarLoad: 0x2a,
+  constant: (x) => {
+    const b = Array.from(new Uint8Array(new Float32Array([x]).buffer));
+    return [...b, ...b, ...b, ...b];
+  },
+  storeLane: 0x5a,
 };
-const UNARY: Readonly<Record<string, number>> = { abs: 0xec, neg: 0xed };
-const COMPARE: Readonly<Record<string, number>> = {
-  eq: 0x47,
-  ne: 0x48,
-  lt: 0x49,
-  gt: 0x4a,
-  le: 0x4b,
-  ge: 0x4c,
+
+const F64X2: Lanes = {
+  count: 2,
+  size: 8,
+  binary: { add: 0xf0, sub: 0xf1, mul: 0xf2, div: 0xf3, minimum: 0xf4, maximum: 0xf5 },
+  unary: { abs: 0xec, neg: 0xed },
+  compare: { eq: 0x47, ne: 0x48, lt: 0x49, gt: 0x4a, le: 0x4b, ge: 0x4c },
+  splat: 0x14,
+  scalarLoad: 0x2b,
+  constant: (x) => {
+    const b = Array.from(new Uint8Array(new Float64Array([x]).buffer));
+    return [...b, ...b];
+  },
+  storeLane: 0x5b,
 };
 
 /** Whether the op has a WebAssembly form with the JavaScript kernel's exact semantics. */
 function supported(op: string, f32: boolean): boolean {
   return (
-    op in BINARY ||
-    op in UNARY ||
-    op in COMPARE ||
+    op in F32X4.binary ||
+    op in F32X4.unary ||
+    op in F32X4.compare ||
     op === 'relu' ||
     op === 'where' ||
     op === 'clamp' ||
@@ -114,7 +143,7 @@ export function runFused(kernel: WasmFused, arrays: readonly TypedArray[]): void
   let end = 0;
   for (const a of arrays) {
     pointers.push(end);
-    end += a.byteLength + 32; // padding: a pair read at a row's last element stays in bounds
+    end += a.byteLength + 32; // padding: a vector read at a row's last element stays in bounds
     end = (end + 15) & ~15;
   }
   const mem = memory!;
@@ -165,13 +194,10 @@ function section(id: number, body: number[]): number[] {
   return [id, ...uleb(body.length), ...body];
 }
 
-function f64Bytes(x: number): number[] {
-  return Array.from(new Uint8Array(new Float64Array([x]).buffer));
-}
-
-/** Instruction builder for one function body. */
+/** Instruction builder for one function body, over one lane type. */
 class Code {
   readonly bytes: number[] = [];
+  constructor(readonly lanes: Lanes) {}
   op(...b: number[]): this {
     this.bytes.push(...b);
     return this;
@@ -188,15 +214,20 @@ class Code {
   i32(n: number): this {
     return this.op(0x41, ...sleb(n));
   }
-  /** f64x2 of x in both lanes. */
+  /** x in every lane. */
   splat(x: number): this {
-    const b = f64Bytes(x);
-    return this.simd(0x0c, ...b, ...b);
+    return this.simd(0x0c, ...this.lanes.constant(x));
   }
-  /** i64x2 of n in both lanes (n < 2⁵³, exactly representable). */
-  splatI64(n: bigint): this {
-    const b = Array.from(new Uint8Array(new BigInt64Array([n]).buffer));
-    return this.simd(0x0c, ...b, ...b);
+  /** The 32-bit integer n in every i32x4 lane. */
+  splatI32(n: number): this {
+    const b = Array.from(new Uint8Array(new Int32Array([n]).buffer));
+    return this.simd(0x0c, ...b, ...b, ...b, ...b);
+  }
+  binary(op: string): this {
+    return this.simd(this.lanes.binary[op]!);
+  }
+  unary(op: string): this {
+    return this.simd(this.lanes.unary[op]!);
   }
 }
 
@@ -204,15 +235,16 @@ const V128 = 0x7b;
 const I32 = 0x7f;
 
 /**
- * The module: `run(p_0, …, p_n)` over the loop [outer?, inner], inner elements two at a time and a last
- * single one when the inner length is odd. Locals: the parameters, i0, i1, one row address per load and
- * store, one v128 per value, and scratch.
+ * The module: `run(p_0, …, p_n)` over the loop [outer?, inner], the inner elements a vector at a time, then
+ * the last inner length mod lanes of them as one vector of which only those lanes are stored. Locals: the
+ * parameters, i0, i1, one row address per load and store, one v128 per value, and scratch.
  */
 function emitModule(ir: KernelIr): Uint8Array<ArrayBuffer> {
   const rank = ir.loop.length;
   const inner = rank - 1;
   const n = ir.arrayCount;
-  const size = ir.f32 ? 4 : 8;
+  const lanes = ir.f32 ? F32X4 : F64X2;
+  const size = lanes.size;
   const [I0, I1] = [n, n + 1];
   const rowOfLoad = new Map<number, number>();
   let next = n + 2;
@@ -225,7 +257,7 @@ function emitModule(ir: KernelIr): Uint8Array<ArrayBuffer> {
   const scratch = next + ir.values.length; // 8 v128 scratch locals
   const v128Locals = ir.values.length + 8;
 
-  const c = new Code();
+  const c = new Code(lanes);
   /** Row address of an access: p + size·(base + coef_outer·i0), set where its level begins. */
   const setRow = (local: number, array: number, base: number, coefs: readonly number[]) => {
     c.get(array)
@@ -237,102 +269,99 @@ function emitModule(ir: KernelIr): Uint8Array<ArrayBuffer> {
         .op(0x6c, 0x6a);
     c.set(local);
   };
+  /** Pushes the address of element i1 of a row. */
+  const address = (row: number) => c.get(row).get(I1).i32(size).op(0x6c, 0x6a);
   const loadValue = (i: number, v: Extract<IrValue, { kind: 'load' }>) => {
     const row = rowOfLoad.get(i)!;
     if (v.coefs[inner] === 0) {
-      // Constant along the inner loop: one element, in both lanes.
-      c.get(row);
-      if (ir.f32)
-        c.op(0x2a, 2, 0, 0xbb); // f32.load, f64.promote_f32
-      else c.op(0x2b, 3, 0);
-      c.simd(0x14); // f64x2.splat
+      // Constant along the inner loop: one element, in every lane.
+      c.get(row).op(lanes.scalarLoad, Math.log2(size), 0).simd(lanes.splat);
     } else {
-      c.get(row).get(I1).i32(size).op(0x6c, 0x6a);
-      if (ir.f32)
-        c.simd(0x5d, 3, 0).simd(0x5f); // v128.load64_zero, f64x2.promote_low_f32x4
-      else c.simd(0x00, 4, 0);
+      address(row).simd(0x00, 4, 0); // v128.load
     }
     c.set(valueLocal(i));
   };
-  const round = () => {
-    if (ir.f32) c.simd(0x5e).simd(0x5f); // f32x4.demote_f64x2_zero, f64x2.promote_low_f32x4
-  };
+  /** c_0 + x·(c_1 + x·(…)) over the constants `coefs` and the local `x`, like the JavaScript. */
   const horner = (coefs: readonly number[], x: number) => {
-    // ((c_n·x + c_{n−1})·x + …): evaluated as c_0 + x·(c_1 + x·(…)) like the JavaScript.
     c.splat(coefs[coefs.length - 1]!);
     for (let k = coefs.length - 2; k >= 0; k--) {
-      c.get(x).simd(0xf2); // * x
-      c.splat(coefs[k]!).simd(0xf0); // + c_k  (c_k + x·inner and inner·x + c_k are the same IEEE ops)
+      c.get(x).binary('mul');
+      c.splat(coefs[k]!).binary('add'); // c_k + x·inner and x·inner + c_k are the same IEEE sum
     }
   };
-  /** e^x·… pieces for σ/tanh: given x in local `x`, leaves p·2ᵏ on the stack (t, k, r in scratch). */
-  const expScaled = (x: number) => {
+  /**
+   * The float32 eˣ = 2ᵏ·(1 + q) of kernels/elementwise.ts for x in local `x`: sets local `s` = 2ᵏ and `q`
+   * (scratch t, k, r).
+   */
+  const expParts = (x: number, s: number, q: number) => {
     const [t, k, r] = [scratch + 1, scratch + 2, scratch + 3];
-    c.get(x).splat(Math.LOG2E).simd(0xf2).splat(ROUNDING).simd(0xf0).set(t); // t = x·log2e + R
-    c.get(t).splat(ROUNDING).simd(0xf1).set(k); // k = t − R
-    c.get(x).get(k).splat(Math.LN2).simd(0xf2).simd(0xf1).set(r); // r = x − k·ln2
-    horner(EXP_TAYLOR, r);
-    // 2ᵏ from the low bits of t: ((t ≪ 52) + (1023 ≪ 52)) as f64.
+    c.get(x).splat(LOG2E_F32).binary('mul').splat(ROUNDING_F32).binary('add').set(t); // t = x·log₂e + R
+    c.get(t).splat(ROUNDING_F32).binary('sub').set(k); // k = t − R
+    c.get(x).get(k).splat(LN2_HI).binary('mul').binary('sub'); // (x − k·LN2_HI) − k·LN2_LO
+    c.get(k).splat(LN2_LO).binary('mul').binary('sub').set(r);
+    c.get(r);
+    horner(EXPM1_TAYLOR, r);
+    c.binary('mul').set(q); // q = r·(1 + r·(1/2 + …))
+    // 2ᵏ from the low bits of t (k + 0x4B400000): ((t ≪ 23) + (127 ≪ 23)) as float32; k = 128 gives ∞.
     c.get(t)
-      .i32(52)
-      .simd(0xcb)
-      .splatI64(1023n << 52n)
-      .simd(0xce);
-    c.simd(0xf2); // p · 2ᵏ
+      .i32(23)
+      .simd(0xab)
+      .splatI32(127 << 23)
+      .simd(0xae)
+      .set(s);
   };
   const emitOp = (v: Extract<IrValue, { kind: 'op' }>) => {
     const arg = (j: number) => c.get(valueLocal(v.args[j]!));
-    if (v.op in BINARY) {
+    if (v.op in lanes.binary) {
       arg(0);
       arg(1);
-      c.simd(BINARY[v.op]!);
-    } else if (v.op in UNARY) {
+      c.binary(v.op);
+    } else if (v.op in lanes.unary) {
       arg(0);
-      c.simd(UNARY[v.op]!);
-    } else if (v.op in COMPARE) {
+      c.unary(v.op);
+    } else if (v.op in lanes.compare) {
       arg(0);
       arg(1);
-      c.simd(COMPARE[v.op]!).splat(1).simd(0x4e); // mask & 1.0
+      c.simd(lanes.compare[v.op]!).splat(1).simd(0x4e); // mask & 1.0
     } else if (v.op === 'relu') {
       arg(0);
-      c.splat(0).simd(0xf5);
+      c.splat(0).binary('maximum');
     } else if (v.op === 'clamp') {
       arg(0);
-      c.splat(v.params[0]!).simd(0xf5).splat(v.params[1]!).simd(0xf4);
+      c.splat(v.params[0]!).binary('maximum').splat(v.params[1]!).binary('minimum');
     } else if (v.op === 'where') {
       arg(1);
       arg(2);
       arg(0);
-      c.splat(0).simd(0x48).simd(0x52); // bitselect(a, b, c ≠ 0)
+      c.splat(0).simd(lanes.compare.ne!).simd(0x52); // bitselect(a, b, c ≠ 0)
     } else if (v.op === 'sigmoid') {
-      const x = scratch;
+      // 1 / (1 + 2ᵏ·(1 + q)) for x = min(max(−a, −87), 89)
+      const [x, s, q] = [scratch, scratch + 4, scratch + 5];
       arg(0);
-      c.simd(0xed).splat(-44).simd(0xf5).splat(110).simd(0xf4).set(x); // min(max(−a, −44), 110)
+      c.unary('neg').splat(-87).binary('maximum').splat(89).binary('minimum').set(x);
+      expParts(x, s, q);
       c.splat(1);
-      expScaled(x);
-      c.splat(1).simd(0xf0).simd(0xf3); // 1 / (p·2ᵏ + 1), the same IEEE sum as 1 + p·2ᵏ
+      c.get(s).splat(1).get(q).binary('add').binary('mul');
+      c.binary('add');
+      c.set(x).splat(1).get(x).binary('div');
     } else if (v.op === 'tanh') {
-      const [x, big, sq, small] = [scratch, scratch + 4, scratch + 5, scratch + 6];
-      // x = 2·min(max(a, −10), 10);  big = 1 − 2 / (p·2ᵏ + 1)
-      c.splat(2);
+      // sign(a)·t(|a|): t = |a| + |a|·s·P(s) (s = a²) below 1/4, else m / (m + 2) with m = (2ᵏ − 1) + 2ᵏ·q
+      // for x = 2·min(|a|, 9); the sign is a's sign bit
+      const [x, s, q, m, abs] = [scratch, scratch + 4, scratch + 5, scratch + 6, scratch + 7];
       arg(0);
-      c.splat(-10).simd(0xf5).splat(10).simd(0xf4).simd(0xf2).set(x);
-      c.splat(1).splat(2);
-      expScaled(x);
-      c.splat(1).simd(0xf0).simd(0xf3).simd(0xf1).set(big);
-      // small = a·(1 + s·(…)), s = a·a
+      c.unary('abs').set(abs);
+      c.splat(2).get(abs).splat(9).binary('minimum').binary('mul').set(x);
+      expParts(x, s, q);
+      c.get(s).splat(1).binary('sub').get(s).get(q).binary('mul').binary('add').set(m);
+      c.get(abs).get(abs).binary('mul').set(x); // x = s² from here on
+      c.get(abs).get(abs).get(x);
+      horner(TANH_TAYLOR, x);
+      c.binary('mul').binary('mul').binary('add'); // small = |a| + |a|·(s·P(s))
+      c.get(m).get(m).splat(2).binary('add').binary('div'); // big = m / (m + 2)
+      c.get(abs).splat(0.25).simd(lanes.compare.lt!).simd(0x52); // |a| < 1/4 ? small : big
       arg(0);
-      arg(0);
-      c.simd(0xf2).set(sq);
-      arg(0);
-      horner(TANH_TAYLOR, sq);
-      c.simd(0xf2).set(small);
-      // small where |a| < 1/4, else big
-      c.get(small).get(big);
-      arg(0);
-      c.simd(0xec).splat(0.25).simd(0x49).simd(0x52);
+      c.splatI32(-0x80000000).simd(0x4e).simd(0x50); // | (a & sign bit)
     }
-    round();
   };
   const emitLevel = (level: number) => {
     ir.values.forEach((v, i) => {
@@ -344,16 +373,15 @@ function emitModule(ir: KernelIr): Uint8Array<ArrayBuffer> {
       }
     });
   };
-  const emitStores = (tail: boolean) => {
+  /** Stores every lane, or the first `only` lanes. */
+  const emitStores = (only: number) => {
     ir.stores.forEach((s, j) => {
-      c.get(rowOfStore[j]!).get(I1).i32(size).op(0x6c, 0x6a).get(valueLocal(s.value));
-      if (ir.f32) {
-        c.simd(0x5e); // to f32 lanes
-        if (tail)
-          c.simd(0x5a, 2, 0, 0); // v128.store32_lane lane 0
-        else c.simd(0x5b, 3, 0, 0); // v128.store64_lane lane 0 (two floats)
-      } else if (tail) c.simd(0x5b, 3, 0, 0);
-      else c.simd(0x0b, 4, 0); // v128.store
+      for (let lane = 0; lane < (only || 1); lane++) {
+        address(rowOfStore[j]!).get(valueLocal(s.value));
+        if (only === 0)
+          c.simd(0x0b, 4, 0); // v128.store
+        else c.simd(lanes.storeLane, Math.log2(size), size * lane, lane);
+      }
     });
   };
   /** Sets the row addresses of the accesses (only those that vary with i0, when `varying`). */
@@ -369,19 +397,19 @@ function emitModule(ir: KernelIr): Uint8Array<ArrayBuffer> {
   const innerLength = ir.loop[inner]!;
   const innerLoop = () => {
     c.i32(0).set(I1);
-    if (innerLength >= 2) {
+    if (innerLength >= lanes.count) {
       c.op(0x02, 0x40, 0x03, 0x40); // block loop
       emitLevel(inner);
-      emitStores(false);
-      c.get(I1).i32(2).op(0x6a).set(I1);
+      emitStores(0);
+      c.get(I1).i32(lanes.count).op(0x6a).set(I1);
       c.get(I1)
-        .i32(innerLength - 1)
-        .op(0x48, 0x0d, 0); // br_if loop (i1 < len − 1)
+        .i32(innerLength - lanes.count + 1)
+        .op(0x48, 0x0d, 0); // br_if loop (i1 < len − lanes + 1)
       c.op(0x0b, 0x0b); // end loop, end block
     }
-    if (innerLength % 2 === 1) {
+    if (innerLength % lanes.count !== 0) {
       emitLevel(inner);
-      emitStores(true);
+      emitStores(innerLength % lanes.count);
     }
   };
   // Every row address at i0 = 0, the constants (level −1), then the loops.

@@ -79,6 +79,41 @@ export function wasmGemm(
   return true;
 }
 
+/**
+ * C[m,n] = Xᵀ·Y for X = [X_1; …; X_T] ([k, m]) and Y = [Y_1; …; Y_T] ([k, n]) given as their row blocks
+ * (each block whole, X_t [k_t, m], Y_t [k_t, n]): the blocks are copied into wasm memory one after another,
+ * which is the stacking, so no stacked array is ever built in JavaScript. Returns false, leaving `c`
+ * untouched, when the kernel cannot run (see `wasmGemm`).
+ */
+export function wasmGemmStacked(
+  xs: readonly Float32Array[],
+  ys: readonly Float32Array[],
+  c: Float32Array,
+  m: number,
+  n: number,
+  k: number,
+): boolean {
+  const ex = wasmKernels();
+  if (ex === null || m * n === 0 || k === 0) return false;
+  const [aPtr, bPtr, cPtr, work] = layout(k * m, k * n, m * n) as [number, number, number, number];
+  const heap = wasmHeap(ex, work + ex.workspaceBytes(m, n, k));
+  if (heap === null) return false;
+  let a = aPtr >>> 2;
+  for (const x of xs) {
+    heap.set(x, a);
+    a += x.length;
+  }
+  let b = bPtr >>> 2;
+  for (const y of ys) {
+    heap.set(y, b);
+    b += y.length;
+  }
+  ex.gemm(aPtr, bPtr, cPtr, m, n, k, 1, 0, work, 0, 0);
+  c.set(heap.subarray(cPtr >>> 2, (cPtr >>> 2) + m * n));
+  calls++;
+  return true;
+}
+
 /** heap[at + r·n + j] = row[j] for r < m: one copy of the row, then copies of what is filled, doubling. */
 function fillRows(heap: Float32Array, at: number, row: Float32Array, m: number, n: number): void {
   heap.set(row.subarray(0, n), at);

@@ -84,26 +84,18 @@ const f = Math.fround;
 const [C0, C1, C2, C3, C4, C5, C6] = EXPM1_TAYLOR as [number, number, number, number, number, number, number];
 const [T0, T1, T2, T3, T4] = TANH_TAYLOR as [number, number, number, number, number];
 
-/** k = round(x·log₂e) (as a float32 integer) for float32 x. */
-function expScale(x: number): number {
-  return f(f(x * LOG2E_F32) + ROUNDING_F32) - ROUNDING_F32;
-}
-
-/** q = eʳ − 1 for r = x − k·ln2 (see above). */
-function expm1Reduced(x: number, k: number): number {
-  const r = f(f(x - f(k * LN2_HI)) - f(k * LN2_LO));
-  return f(r * f(C0 + f(r * f(C1 + f(r * f(C2 + f(r * f(C3 + f(r * f(C4 + f(r * f(C5 + f(r * C6)))))))))))));
-}
-
-/** σ(v) for float32 v (see above). */
+/** σ(v) for float32 v (see above). Written out in full: a helper returning a double would allocate it. */
 export function sigmoid32(v: number): number {
   const x = Math.min(Math.max(-v, -87), 89);
-  const k = expScale(x);
-  const e = f(POW2_F32[k + 126]! * f(1 + expm1Reduced(x, k)));
-  return f(1 / f(1 + e));
+  const k = f(f(x * LOG2E_F32) + ROUNDING_F32) - ROUNDING_F32;
+  const r = f(f(x - f(k * LN2_HI)) - f(k * LN2_LO));
+  const q = f(
+    r * f(C0 + f(r * f(C1 + f(r * f(C2 + f(r * f(C3 + f(r * f(C4 + f(r * f(C5 + f(r * C6)))))))))))),
+  );
+  return f(1 / f(1 + f(POW2_F32[k + 126]! * f(1 + q))));
 }
 
-/** tanh v for float32 v (see above). */
+/** tanh v for float32 v (see above), written out in full like `sigmoid32`. */
 export function tanh32(v: number): number {
   const a = Math.abs(v);
   let t: number;
@@ -112,9 +104,13 @@ export function tanh32(v: number): number {
     t = f(a + f(a * f(s * f(T0 + f(s * f(T1 + f(s * f(T2 + f(s * f(T3 + f(s * T4)))))))))));
   } else {
     const x = f(2 * Math.min(a, 9));
-    const k = expScale(x);
+    const k = f(f(x * LOG2E_F32) + ROUNDING_F32) - ROUNDING_F32;
+    const r = f(f(x - f(k * LN2_HI)) - f(k * LN2_LO));
+    const q = f(
+      r * f(C0 + f(r * f(C1 + f(r * f(C2 + f(r * f(C3 + f(r * f(C4 + f(r * f(C5 + f(r * C6)))))))))))),
+    );
     const p = POW2_F32[k + 126]!;
-    const m = f(f(p - 1) + f(p * expm1Reduced(x, k)));
+    const m = f(f(p - 1) + f(p * q));
     t = f(m / f(m + 2));
   }
   return v > 0 ? t : v < 0 ? -t : v;
@@ -132,7 +128,7 @@ function horner32(coefs: readonly number[], x: string): string {
   return code;
 }
 
-/** The source text of `expScale` and `expm1Reduced` over `$tx`: defines `$tk` and `$tq`. */
+/** The source text of k and q (see `sigmoid32`) for `$tx`: defines `$tk` and `$tq`. */
 const EXP_PARTS_SOURCE = [
   `const $tk = ${fr(`${fr(`$tx * ${LOG2E_F32}`)} + ${ROUNDING_F32}`)} - ${ROUNDING_F32};`,
   `const $tr = ${fr(`${fr(`$tx - ${fr(`$tk * ${LN2_HI}`)}`)} - ${fr(`$tk * ${LN2_LO}`)}`)};`,

@@ -27,7 +27,7 @@
 import { allocate, type DType, type TypedArray } from './dtype.ts';
 import { type IrStore, type IrValue, runKernel } from './kernels/fused.ts';
 import { copyInto } from './kernels/strided.ts';
-import { fmt, type Shape, shapesEqual, stridesOf } from './shape.ts';
+import { fmt, type Shape, shapesEqual, sizeOf, stridesOf } from './shape.ts';
 import type { Tensor } from './tensor.ts';
 
 /** What a pending tensor will compute. */
@@ -187,31 +187,36 @@ function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | 
   const b = new KernelBuilder(first.shape, first.dtype);
   const identity = first.shape.map((_, d) => d);
   const zeros = first.shape.map(() => 0);
-  const fresh: Array<{ tensor: Tensor; data: TypedArray }> = [];
+  // Tensors that get storage of their own: the ones asked for, then intermediates worth keeping (see the
+  // file comment).
+  const fresh: Array<{ tensor: Tensor; ref: Ref }> = [];
   const asked = new Set<Tensor>();
   for (const { tensor, into } of requests) {
     if (!into && asked.has(tensor)) continue;
     const ref = b.walk(tensor, identity, zeros);
-    let dest = into;
-    if (!dest) {
+    if (into) b.store(ref, into, false);
+    else {
       asked.add(tensor);
-      const data = allocate(first.dtype, tensor.size);
-      fresh.push({ tensor, data });
-      dest = { data, offset: 0, strides: stridesOf(tensor.shape) };
+      fresh.push({ tensor, ref });
     }
-    b.store(ref, dest, !into);
   }
-  // Intermediates worth keeping (see the file comment).
   for (const { tensor, ref } of b.fullExtent) {
     const p = tensor.pending!;
     if (asked.has(tensor) || !(p.saved || p.uses > (b.readsInDag.get(p) ?? 0))) continue;
     asked.add(tensor);
-    const data = allocate(first.dtype, tensor.size);
-    fresh.push({ tensor, data });
-    b.store(ref, { data, offset: 0, strides: stridesOf(tensor.shape) }, true);
+    fresh.push({ tensor, ref });
   }
+  // One allocation for all of them (allocating is costly per call, not per byte), cut into their arrays.
+  const size = sizeOf(first.shape);
+  const block = allocate(first.dtype, size * fresh.length);
+  const strides = stridesOf(first.shape);
+  const arrays = fresh.map(({ ref }, k) => {
+    const data = block.subarray(k * size, (k + 1) * size);
+    b.store(ref, { data, offset: 0, strides }, true);
+    return data;
+  });
   b.run();
-  for (const { tensor, data } of fresh) tensor.setStorage(data);
+  fresh.forEach(({ tensor }, k) => tensor.setStorage(arrays[k]!));
 }
 
 class KernelBuilder {

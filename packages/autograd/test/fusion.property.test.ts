@@ -42,6 +42,7 @@ import {
   where,
   withFusion,
 } from '../src/index.ts';
+import { WASM_MIN_ELEMENTS } from '../src/kernels/fused.ts';
 import { wasmFusedKernelCount } from '../src/kernels/index.ts';
 import { broadcastableShapesArb, valuesArb } from '../src/testing/index.ts';
 
@@ -248,7 +249,7 @@ describe('float32 σ and tanh (one definition for fused and unfused float32 kern
   const SMALLEST_NORMAL = 2 ** -126;
 
   /**
-   * Each op over `values` (at least 256 of them, so that the fused kernel runs in WebAssembly) by every path:
+   * Each op over `values` (at least WASM_MIN_ELEMENTS of them, so that the fused kernel runs in WebAssembly) by every path:
    * fused in WebAssembly, fused in generated JavaScript, unfused. Checks the paths agree bit for bit and are
    * within the bound of the correctly rounded value; results below the smallest normal may be 0. (A lone op
    * over a computed tensor runs its unfused kernel, so the fused paths compute op(x·1), x·1 = x exactly.)
@@ -285,8 +286,8 @@ describe('float32 σ and tanh (one definition for fused and unfused float32 kern
     fc.assert(
       fc.property(
         fc.array(fc.float({ min: Math.fround(-120), max: Math.fround(120), noNaN: true }), {
-          minLength: 256,
-          maxLength: 300,
+          minLength: WASM_MIN_ELEMENTS,
+          maxLength: WASM_MIN_ELEMENTS + 40,
         }),
         check,
       ),
@@ -305,8 +306,8 @@ describe('float32 σ and tanh (one definition for fused and unfused float32 kern
     const x = tensor([0, -0, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NaN, 1e-30, -200]);
     expect(Array.from(sigmoid(x).data)).toEqual([0.5, 0.5, 1, 0, Number.NaN, 0.5, 0]);
     expect(Array.from(tanh(x).data)).toEqual([0, -0, 1, -1, Number.NaN, Math.fround(1e-30), -1]);
-    // The same through the WebAssembly kernel (at least 256 elements), each value in every lane position.
-    const big = tensor(Array.from({ length: 7 * 40 }, (_, i) => x.data[i % 7]!));
+    // The same through the WebAssembly kernel (at least WASM_MIN_ELEMENTS), each value in every lane position.
+    const big = tensor(Array.from({ length: 7 * WASM_MIN_ELEMENTS }, (_, i) => x.data[i % 7]!));
     const s = sigmoid(mul(big, 1)).data;
     const t = tanh(mul(big, 1)).data;
     for (let i = 0; i < big.size; i++) {

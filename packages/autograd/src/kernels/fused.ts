@@ -94,6 +94,9 @@ interface Kernel {
   wasm: WasmFused | null;
 }
 
+/** Smallest loop sent to WebAssembly: the measured crossover for an LSTM step's kernel (batch 1, hidden 64). */
+export const WASM_MIN_ELEMENTS = 64;
+
 const cache = new Map<string, Kernel>();
 const MAX_CACHED = 4096;
 
@@ -111,8 +114,8 @@ export function runKernel(ir: KernelIr, arrays: readonly TypedArray[]): void {
     kernel = { js: new Function('A', 'F', jsSource(ir)) as Kernel['js'], wasm: compileFused(ir) };
     cache.set(key, kernel);
   }
-  // Below a few hundred elements, copying into WebAssembly memory costs more than it saves.
-  if (kernel.wasm && isWasmEnabled() && elements(ir.loop) >= 256) runFused(kernel.wasm, arrays);
+  // Below WASM_MIN_ELEMENTS, copying into WebAssembly memory costs more than it saves.
+  if (kernel.wasm && isWasmEnabled() && elements(ir.loop) >= WASM_MIN_ELEMENTS) runFused(kernel.wasm, arrays);
   else kernel.js(arrays, FUNCTIONS);
 }
 

@@ -25,7 +25,8 @@
  * without 'unsafe-eval'), fusion turns itself off and every op runs its own kernel.
  */
 import { allocate, type DType, type TypedArray } from './dtype.ts';
-import { type IrStore, type IrValue, runKernel } from './kernels/fused.ts';
+import { runKernel } from './kernels/fused.ts';
+import type { IrStore, IrValue } from './kernels/ir.ts';
 import { copyInto } from './kernels/strided.ts';
 import { fmt, type Shape, shapesEqual, sizeOf, stridesOf } from './shape.ts';
 import type { Tensor } from './tensor.ts';
@@ -157,9 +158,10 @@ export function realizeInto(requests: ReadonlyArray<{ tensor: Tensor; into: Dest
       r.tensor.setStorage(p.compute());
       continue;
     }
-    if (p?.eager && !r.into && p.args.every((a) => a.isRealized)) {
+    if (p?.eager && !r.into && (p.op === 'sum' || p.args.every((a) => a.isRealized))) {
       checkArgVersions(p);
-      // One op over computed arguments: its own kernel, without generating one (the same operations).
+      // One op over computed arguments, or a sum asked for itself: its own kernel, without generating one
+      // (the same operations).
       r.tensor.setStorage(p.eager().data);
       continue;
     }
@@ -201,8 +203,9 @@ function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | 
     }
   }
   for (const { tensor, ref } of b.fullExtent) {
-    const p = tensor.pending!;
-    if (asked.has(tensor) || !(p.saved || p.uses > (b.readsInDag.get(p) ?? 0))) continue;
+    // (A sum computed on its own during the walk may have computed some already.)
+    const p = tensor.pending;
+    if (!p || asked.has(tensor) || !(p.saved || p.uses > (b.readsInDag.get(p) ?? 0))) continue;
     asked.add(tensor);
     fresh.push({ tensor, ref });
   }
@@ -257,7 +260,15 @@ class KernelBuilder {
         if (a.pending) this.readsInDag.set(a.pending, (this.readsInDag.get(a.pending) ?? 0) + 1);
     }
     let ref: Ref;
-    if (p.op === 'view') {
+    if (p.op === 'sum') {
+      const sum = this.sumInLoop(p, dims, offs);
+      if (!sum) {
+        // This loop does not run over x's last dim: the sum is computed on its own and read.
+        t.setStorage(p.eager!().data);
+        return this.walk(t, dims, offs);
+      }
+      ref = sum;
+    } else if (p.op === 'view') {
       const src = p.args[0]!;
       const sd: number[] = [];
       const so: number[] = [];
@@ -276,6 +287,26 @@ class KernelBuilder {
     this.memo.set(key, ref);
     if (identity && shapesEqual(t.shape, this.loop)) this.fullExtent.push({ tensor: t, ref });
     return ref;
+  }
+
+  /**
+   * Pending t = sum(x) over x's last dim, read through (dims, offs), as a sum over this kernel's innermost
+   * loop at the outer level where it varies; null unless that loop runs over x's last dim (and t itself does
+   * not vary along it).
+   */
+  private sumInLoop(p: Pending, dims: readonly number[], offs: readonly number[]): Ref | null {
+    const x = p.args[0]!;
+    const inner = this.rank - 1;
+    const lead = x.ndim - 1;
+    if (inner < 0 || lead < 0 || this.loop[inner] !== x.shape[lead]) return null;
+    const leadDims = dims.slice(0, lead);
+    if (leadDims.includes(inner)) return null;
+    const operand = this.walk(x, [...leadDims, inner], [...offs.slice(0, lead), 0]);
+    let level = -1;
+    leadDims.forEach((d, j) => {
+      if (x.shape[j] !== 1 && d > level) level = d;
+    });
+    return this.add({ kind: 'op', op: 'sum', args: [operand.index], params: [], level });
   }
 
   /** Writes `ref` through `dest`; `fresh`: dest is a new array this store fills whole. */

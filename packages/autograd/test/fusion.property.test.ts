@@ -22,6 +22,7 @@ import {
   gt,
   log,
   maximum,
+  mean,
   minimum,
   mul,
   narrow,
@@ -39,6 +40,7 @@ import {
   tanh,
   tensor,
   transpose,
+  unsqueeze,
   where,
   withFusion,
 } from '../src/index.ts';
@@ -78,6 +80,22 @@ const unaries: Record<string, Unary> = {
     if (x.ndim === 0 || n < 2) return x;
     return add(x, sum(narrow(x, -1, 1, n - 1), -1, true));
   },
+  // Sums over the last axis read by the ops around them (fused into their kernel): centring, a layer
+  // norm (a sum of what depends on another sum), a softmax, a sum without keepdim read back through a view,
+  // and a sum over a transposed view.
+  centre: (x) => (x.ndim === 0 ? x : sub(x, mean(x, -1, true))),
+  normalize: (x) => {
+    if (x.ndim === 0) return x;
+    const c = sub(x, mean(x, -1, true));
+    return div(c, sqrt(add(mean(mul(c, c), -1, true), 1e-5)));
+  },
+  softmax: (x) => {
+    if (x.ndim === 0) return x;
+    const e = exp(clamp(x, -20, 20));
+    return div(e, sum(e, -1, true));
+  },
+  sumBack: (x) => (x.ndim === 0 ? x : mul(x, unsqueeze(sum(tanh(x), -1), -1))),
+  sumTransposed: (x) => (x.ndim < 2 ? x : add(x, transpose(sum(transpose(x, 0, -1), -1, true), 0, -1))),
 };
 
 const binaries: Record<string, Binary> = {
@@ -195,6 +213,39 @@ describe('elementwise fusion', () => {
     expect(wasmFusedKernelCount()).toBeGreaterThan(20);
   });
 
+  it('computes sums over the last axis inside the kernels that read them, bit for bit, on every path', () => {
+    const reductions = ['centre', 'normalize', 'softmax', 'sumBack', 'narrowSum', 'sigmoid', 'tanh'];
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 9 }),
+        fc.integer({ min: 1, max: 70 }),
+        fc.constantFrom<DType>('float64', 'float32'),
+        fc.array(fc.constantFrom(...reductions), { minLength: 1, maxLength: 4 }),
+        fc.integer({ min: 1, max: 1000 }),
+        (rows, n, dtype, ops, seed) => {
+          const values = Array.from({ length: rows * n }, (_, i) => 2 * Math.sin(seed + i * 1.7));
+          const plan: Plan = {
+            dtype,
+            inputs: [{ shape: [rows, n], values }],
+            steps: ops.map((op, j) => ({ op, a: j, b: 0 })), // a chain: each op reads the one before
+            outputs: [0],
+            cotangentSeed: seed,
+          };
+          const fused = run(plan, true);
+          setWasmEnabled(false);
+          const fusedJs = run(plan, true);
+          setWasmEnabled(true);
+          const unfused = run(plan, false);
+          for (const other of [unfused, fusedJs]) {
+            expectIdentical(fused.values, other.values, 'output');
+            expectIdentical(fused.gradients, other.gradients, 'gradient of input');
+          }
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
   it('reuses one generated kernel for a DAG of the same structure and shapes', () => {
     const step = (x: Tensor, h: Tensor) => {
       const y = add(mul(sigmoid(x), h), tanh(sub(x, h)));
@@ -271,7 +322,7 @@ describe('float32 σ and tanh (one definition for fused and unfused float32 kern
         withFusion(false, () => op(x).data),
       ];
       for (let i = 0; i < values.length; i++) {
-        const [wasm, js, unfused] = paths.map((p) => p[i]!);
+        const [wasm, js, unfused] = paths.map((p) => p[i]!) as [number, number, number];
         if (!Object.is(wasm, js) || !Object.is(js, unfused))
           throw new Error(`${name}(${values[i]}): wasm ${wasm}, js ${js}, unfused ${unfused}`);
         const want = Math.fround(reference[name](x.data[i]!));

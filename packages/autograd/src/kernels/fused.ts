@@ -8,36 +8,9 @@
  */
 import type { TypedArray } from '../dtype.ts';
 import { erfScalar, float32Code, POW2_F32, sigmoidScalar } from './elementwise.ts';
+import { innermostValues, type KernelIr } from './ir.ts';
 import { compileFused, runFused, type WasmFused } from './wasm/fused.ts';
 import { isWasmEnabled } from './wasm/module.ts';
-
-/** A value of the kernel: a read of an array through an affine map, or an op over earlier values. */
-export type IrValue =
-  | { kind: 'load'; array: number; base: number; coefs: readonly number[]; level: number }
-  | { kind: 'op'; op: string; args: readonly number[]; params: readonly number[]; level: number };
-
-/** A write of a value through an affine map. */
-export interface IrStore {
-  array: number;
-  base: number;
-  coefs: readonly number[];
-  value: number;
-}
-
-/**
- * The whole kernel: loop shape, values in order, stores, whether float32, and the arrays' count. A value's
- * level is the outermost loop it varies in (−1: constant for the whole kernel); element index of an access
- * is `base + Σ_d coefs[d]·i_d`.
- */
-export interface KernelIr {
-  loop: readonly number[];
-  f32: boolean;
-  values: readonly IrValue[];
-  stores: readonly IrStore[];
-  arrayCount: number;
-  /** Arrays written whole by one store and read by none: their old contents need not be copied in. */
-  fresh: readonly boolean[];
-}
 
 /**
  * The scalar semantics of every fusible op, as JavaScript expressions over operands `$0`, `$1`, `$2` (and
@@ -156,27 +129,46 @@ function opCode(op: string, args: readonly number[], params: readonly number[]):
   return expr;
 }
 
-/** The kernel's JavaScript source: arrays `o0…`, values `v0…` at their loop levels, stores innermost. */
+/**
+ * The kernel's JavaScript source: arrays `o0…`, values `v0…` at their loop levels, stores innermost. A sum
+ * (over the innermost loop, at an outer level) runs its own innermost loop where it stands, computing there
+ * the innermost values its operand needs; the stores' innermost loop computes those the stores need.
+ */
 function jsSource(ir: KernelIr): string {
   const rank = ir.loop.length;
-  const body: string[][] = Array.from({ length: rank + 1 }, () => []);
-  ir.values.forEach((v, i) => {
-    const lines = body[v.level + 1]!;
-    if (v.kind === 'load') {
-      lines.push(`const v${i} = o${v.array}[${indexCode(v.base, v.coefs)}];`);
-      return;
+  const inner = rank - 1;
+  const round = (expr: string) => (ir.f32 ? `Math.fround(${expr})` : expr);
+  const valueCode = (i: number): string => {
+    const v = ir.values[i]!;
+    if (v.kind === 'load') return `const v${i} = o${v.array}[${indexCode(v.base, v.coefs)}];`;
+    if (v.op === 'sum') {
+      const operand = v.args[0]!;
+      return [
+        `let s${i} = 0;`,
+        `for (let i${inner} = 0; i${inner} < ${ir.loop[inner]}; i${inner}++) {`,
+        ...innermost([operand]).map(valueCode),
+        `s${i} = ${round(`s${i} + v${operand}`)};`,
+        '}',
+        `const v${i} = s${i};`,
+      ].join('\n');
     }
     const inline = ir.f32 ? float32Code(v.op, `v${v.args[0]}`, `t${i}`) : null;
-    if (inline) lines.push(inline.lines);
     const expr = inline ? inline.expr : opCode(v.op, v.args, v.params);
-    lines.push(`const v${i} = ${ir.f32 ? `Math.fround(${expr})` : expr};`);
-  });
+    return `${inline ? `${inline.lines}\n` : ''}const v${i} = ${round(expr)};`;
+  };
+  const innermost = (roots: readonly number[]) => innermostValues(ir, roots);
   const lines = ['const P = F.P;'];
   for (let k = 0; k < ir.arrayCount; k++) lines.push(`const o${k} = A[${k}];`);
-  lines.push(...body[0]!);
+  const outerAt = (level: number) =>
+    ir.values.forEach((v, i) => {
+      if (v.level === level) lines.push(valueCode(i));
+    });
+  outerAt(-1);
   for (let d = 0; d < rank; d++) {
-    lines.push(`for (let i${d} = 0; i${d} < ${ir.loop[d]}; i${d}++) {`, ...body[d + 1]!);
+    lines.push(`for (let i${d} = 0; i${d} < ${ir.loop[d]}; i${d}++) {`);
+    if (d < inner) outerAt(d);
   }
+  if (rank > 0) lines.push(...innermost(ir.stores.map((s) => s.value)).map(valueCode));
   for (const s of ir.stores) lines.push(`o${s.array}[${indexCode(s.base, s.coefs)}] = v${s.value};`);
   lines.push('}'.repeat(rank));
   return lines.join('\n');

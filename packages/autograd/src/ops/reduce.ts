@@ -5,6 +5,7 @@
 import { allocate } from '../dtype.ts';
 import { record } from '../engine.ts';
 import { type AxisReduction, argAxis, reduceAxis } from '../kernels/reduce.ts';
+import { isFusionEnabled, pendingNode } from '../lazy.ts';
 import { fmt, normalizeDim, normalizeDims, sizeOf } from '../shape.ts';
 import { Tensor } from '../tensor.ts';
 import { div, eq, mul, sub, where } from './binary.ts';
@@ -39,12 +40,20 @@ function finish(kept: Tensor, dims: readonly number[], keepdim: boolean): Tensor
   return keepdim ? kept : squeezeDims(kept, dims);
 }
 
-/** Σ over `dim` (all dims when omitted).  ∂/∂x = 1, so the gradient is g broadcast back to x's shape. */
+/**
+ * Σ over `dim` (all dims when omitted).  ∂/∂x = 1, so the gradient is g broadcast back to x's shape.
+ * A sum over the last dim alone is pending while fusion is on (see lazy.ts): realized in the kernel of the
+ * elementwise ops that read it, when their loop runs over x's shape (layer norm, softmax, a variance).
+ */
 export function sum(x: Tensor, dim?: number | readonly number[], keepdim = false): Tensor {
   checkTensor('sum', x);
   const dims = normalizeDims('sum', dim, x.ndim);
-  const kept = reduceDims('sum', x, dims);
-  const y = keepdim ? kept : new Tensor(kept.data, squeezedShape(x.shape, dims));
+  const shape = keepdim ? keptShape(x.shape, dims) : squeezedShape(x.shape, dims);
+  const eager = () => new Tensor(reduceDims('sum', x, dims).data, shape);
+  const y =
+    isFusionEnabled() && dims.length === 1 && dims[0] === x.ndim - 1
+      ? new Tensor(null, shape, pendingNode('sum', [x], [], eager), x.dtype)
+      : eager();
   return record('sum', [x], y, (g) => [broadcastTo(reshape(g, keptShape(x.shape, dims)), x.shape)]);
 }
 

@@ -14,7 +14,7 @@
  */
 import type { TypedArray } from '../../dtype.ts';
 import { EXPM1_TAYLOR, LN2_HI, LN2_LO, LOG2E_F32, ROUNDING_F32, TANH_TAYLOR } from '../elementwise.ts';
-import type { IrValue, KernelIr } from '../fused.ts';
+import { type IrValue, innermostValues, type KernelIr } from '../ir.ts';
 
 /** A compiled kernel and what to copy in and out. */
 export interface WasmFused {
@@ -41,6 +41,11 @@ interface Lanes {
   constant: (x: number) => number[];
   /** v128.storeN_lane: one lane's element. */
   storeLane: number;
+  /** The scalar type, its zero constant, its add (plain opcodes), and the lane extraction that yields it. */
+  scalarType: number;
+  scalarZero: readonly number[];
+  scalarAdd: number;
+  extractLane: number;
 }
 
 const F32X4: Lanes = {
@@ -56,6 +61,10 @@ const F32X4: Lanes = {
     return [...b, ...b, ...b, ...b];
   },
   storeLane: 0x5a,
+  scalarType: 0x7d,
+  scalarZero: [0x43, 0, 0, 0, 0],
+  scalarAdd: 0x92,
+  extractLane: 0x1f,
 };
 
 const F64X2: Lanes = {
@@ -71,6 +80,10 @@ const F64X2: Lanes = {
     return [...b, ...b];
   },
   storeLane: 0x5b,
+  scalarType: 0x7c,
+  scalarZero: [0x44, 0, 0, 0, 0, 0, 0, 0, 0],
+  scalarAdd: 0xa0,
+  extractLane: 0x21,
 };
 
 /** Whether the op has a WebAssembly form with the JavaScript kernel's exact semantics. */
@@ -80,6 +93,7 @@ function supported(op: string, f32: boolean): boolean {
     op in F32X4.unary ||
     op in F32X4.compare ||
     op === 'relu' ||
+    op === 'sum' ||
     op === 'where' ||
     op === 'clamp' ||
     (f32 && (op === 'sigmoid' || op === 'tanh'))
@@ -256,6 +270,7 @@ function emitModule(ir: KernelIr): Uint8Array<ArrayBuffer> {
   const valueLocal = (i: number) => next + i;
   const scratch = next + ir.values.length; // 8 v128 scratch locals
   const v128Locals = ir.values.length + 8;
+  const accumulator = next + v128Locals; // the scalar sum of emitSum
 
   const c = new Code(lanes);
   /** Row address of an access: p + size·(base + coef_outer·i0), set where its level begins. */
@@ -363,15 +378,33 @@ function emitModule(ir: KernelIr): Uint8Array<ArrayBuffer> {
       c.splatI32(-0x80000000).simd(0x4e).simd(0x50); // | (a & sign bit)
     }
   };
+  const emitValue = (i: number) => {
+    const v = ir.values[i]!;
+    if (v.kind === 'load') loadValue(i, v);
+    else if (v.op === 'sum') emitSum(i, v.args[0]!);
+    else {
+      emitOp(v);
+      c.set(valueLocal(i));
+    }
+  };
   const emitLevel = (level: number) => {
     ir.values.forEach((v, i) => {
-      if (v.level !== level) return;
-      if (v.kind === 'load') loadValue(i, v);
-      else {
-        emitOp(v);
-        c.set(valueLocal(i));
+      if (v.level === level) emitValue(i);
+    });
+  };
+  /**
+   * The sum over the innermost loop of value `operand`, into value i: a loop of its own computing what the
+   * operand needs, adding the lanes one at a time in index order, as the JavaScript does.
+   */
+  const emitSum = (i: number, operand: number) => {
+    c.op(...lanes.scalarZero).set(accumulator);
+    innerLoop([operand], (count) => {
+      for (let lane = 0; lane < count; lane++) {
+        c.get(accumulator).get(valueLocal(operand)).simd(lanes.extractLane, lane).op(lanes.scalarAdd);
+        c.set(accumulator);
       }
     });
+    c.get(accumulator).simd(lanes.splat).set(valueLocal(i));
   };
   /** Stores every lane, or the first `only` lanes. */
   const emitStores = (only: number) => {
@@ -395,12 +428,17 @@ function emitModule(ir: KernelIr): Uint8Array<ArrayBuffer> {
     });
   };
   const innerLength = ir.loop[inner]!;
-  const innerLoop = () => {
+  /**
+   * A loop over the innermost dim, a vector at a time, computing the values `roots` need, then `each` of the
+   * vector's lanes (all, or the last few at the end).
+   */
+  const innerLoop = (roots: readonly number[], each: (count: number) => void) => {
+    const values = innermostValues(ir, roots);
     c.i32(0).set(I1);
     if (innerLength >= lanes.count) {
       c.op(0x02, 0x40, 0x03, 0x40); // block loop
-      emitLevel(inner);
-      emitStores(0);
+      for (const i of values) emitValue(i);
+      each(lanes.count);
       c.get(I1).i32(lanes.count).op(0x6a).set(I1);
       c.get(I1)
         .i32(innerLength - lanes.count + 1)
@@ -408,27 +446,32 @@ function emitModule(ir: KernelIr): Uint8Array<ArrayBuffer> {
       c.op(0x0b, 0x0b); // end loop, end block
     }
     if (innerLength % lanes.count !== 0) {
-      emitLevel(inner);
-      emitStores(innerLength % lanes.count);
+      for (const i of values) emitValue(i);
+      each(innerLength % lanes.count);
     }
   };
+  const storeLoop = () =>
+    innerLoop(
+      ir.stores.map((s) => s.value),
+      (count) => emitStores(count === lanes.count ? 0 : count),
+    );
   // Every row address at i0 = 0, the constants (level −1), then the loops.
   c.i32(0).set(I0);
   setRows(false);
   emitLevel(-1);
-  if (rank === 1) innerLoop();
+  if (rank === 1) storeLoop();
   else {
     c.op(0x02, 0x40, 0x03, 0x40);
     setRows(true);
     emitLevel(0);
-    innerLoop();
+    storeLoop();
     c.get(I0).i32(1).op(0x6a).set(I0);
     c.get(I0).i32(ir.loop[0]!).op(0x48, 0x0d, 0);
     c.op(0x0b, 0x0b);
   }
   c.op(0x0b);
 
-  const locals = [2, ...uleb(i32Locals), I32, ...uleb(v128Locals), V128];
+  const locals = [3, ...uleb(i32Locals), I32, ...uleb(v128Locals), V128, 1, lanes.scalarType];
   const body = [...locals, ...c.bytes];
   const func = [...uleb(body.length), ...body];
   const type = [1, 0x60, ...uleb(n), ...new Array<number>(n).fill(I32), 0];

@@ -219,7 +219,9 @@ function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | 
     return data;
   });
   b.run();
-  fresh.forEach(({ tensor }, k) => tensor.setStorage(arrays[k]!));
+  fresh.forEach(({ tensor }, k) => {
+    tensor.setStorage(arrays[k]!);
+  });
 }
 
 class KernelBuilder {

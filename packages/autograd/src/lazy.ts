@@ -28,7 +28,7 @@ import { allocate, type DType, type TypedArray } from './dtype.ts';
 import { runKernel } from './kernels/fused.ts';
 import type { IrStore, IrValue } from './kernels/ir.ts';
 import { copyInto } from './kernels/strided.ts';
-import { fmt, type Shape, shapesEqual, sizeOf, stridesOf } from './shape.ts';
+import { fmt, type Shape, shapesEqual, stridesOf } from './shape.ts';
 import type { Tensor } from './tensor.ts';
 
 /** What a pending tensor will compute. */
@@ -158,19 +158,19 @@ export function realizeInto(requests: ReadonlyArray<{ tensor: Tensor; into: Dest
       r.tensor.setStorage(p.compute());
       continue;
     }
-    if (p?.eager && !r.into && (p.op === 'sum' || p.args.every((a) => a.isRealized))) {
+    if (p?.eager && !r.into && p.args.every((a) => a.isRealized)) {
       checkArgVersions(p);
-      // One op over computed arguments, or a sum asked for itself: its own kernel, without generating one
-      // (the same operations).
+      // One op over computed arguments: its own kernel, without generating one (the same operations).
       r.tensor.setStorage(p.eager().data);
       continue;
     }
-    if ((!p || p.compute) && r.into) {
+    if (p?.op === 'sum' && r.into) realize(r.tensor); // computed in its own loop, then copied into place
+    if ((!p || p.compute || !r.tensor.pending) && r.into) {
       // Computed already (or not fusible): a copy into place.
       copyInto(r.tensor.data, r.tensor.shape, r.into.data, r.into.offset, r.into.strides);
       continue;
     }
-    const key = `${r.tensor.dtype}[${r.tensor.shape}]`;
+    const key = `${r.tensor.dtype}[${loopOf(r.tensor)}]`;
     const group = groups.get(key);
     if (group) group.push(r);
     else groups.set(key, [r]);
@@ -184,22 +184,42 @@ interface Ref {
   level: number;
 }
 
+/**
+ * The loop a pending tensor is computed in: its shape, or for a sum over the last dim its argument's shape
+ * (the sum then runs over the innermost loop and is stored once per row).
+ */
+function loopOf(t: Tensor): Shape {
+  const p = t.pending;
+  return p?.op === 'sum' ? p.args[0]!.shape : t.shape;
+}
+
+/** How a tensor computed in `loop` (see loopOf) reads it: for each of its dims, a loop dim or −1. */
+function dimsIn(t: Tensor, loop: Shape): number[] {
+  if (shapesEqual(t.shape, loop)) return loop.map((_, d) => d);
+  // A sum: its leading dims are the loop's; a kept last dim is not one.
+  return t.shape.map((_, j) => (j < loop.length - 1 ? j : -1));
+}
+
 function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | null }>): void {
   const first = requests[0]!.tensor;
-  const b = new KernelBuilder(first.shape, first.dtype);
-  const identity = first.shape.map((_, d) => d);
-  const zeros = first.shape.map(() => 0);
+  const loop = loopOf(first);
+  const b = new KernelBuilder(loop, first.dtype);
   // Tensors that get storage of their own: the ones asked for, then intermediates worth keeping (see the
   // file comment).
-  const fresh: Array<{ tensor: Tensor; ref: Ref }> = [];
+  const fresh: Array<{ tensor: Tensor; ref: Ref; dims: number[] }> = [];
   const asked = new Set<Tensor>();
   for (const { tensor, into } of requests) {
     if (!into && asked.has(tensor)) continue;
-    const ref = b.walk(tensor, identity, zeros);
+    const dims = dimsIn(tensor, loop);
+    const ref = b.walk(
+      tensor,
+      dims,
+      dims.map(() => 0),
+    );
     if (into) b.store(ref, into, false);
     else {
       asked.add(tensor);
-      fresh.push({ tensor, ref });
+      fresh.push({ tensor, ref, dims });
     }
   }
   for (const { tensor, ref } of b.fullExtent) {
@@ -207,15 +227,24 @@ function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | 
     const p = tensor.pending;
     if (!p || asked.has(tensor) || !(p.saved || p.uses > (b.readsInDag.get(p) ?? 0))) continue;
     asked.add(tensor);
-    fresh.push({ tensor, ref });
+    fresh.push({ tensor, ref, dims: loop.map((_, d) => d) });
   }
-  // One allocation for all of them (allocating is costly per call, not per byte), cut into their arrays.
-  const size = sizeOf(first.shape);
-  const block = allocate(first.dtype, size * fresh.length);
-  const strides = stridesOf(first.shape);
-  const arrays = fresh.map(({ ref }, k) => {
-    const data = block.subarray(k * size, (k + 1) * size);
-    b.store(ref, { data, offset: 0, strides }, true);
+  // One allocation for all of them (allocating is costly per call, not per byte), cut into their arrays;
+  // each is written through its dims' strides placed on the loop dims they read.
+  const block = allocate(
+    first.dtype,
+    fresh.reduce((n, { tensor }) => n + tensor.size, 0),
+  );
+  let at = 0;
+  const arrays = fresh.map(({ tensor, ref, dims }) => {
+    const data = block.subarray(at, at + tensor.size);
+    at += tensor.size;
+    const strides = stridesOf(tensor.shape);
+    const coefs = loop.map(() => 0);
+    dims.forEach((d, j) => {
+      if (d >= 0 && tensor.shape[j] !== 1) coefs[d]! += strides[j]!;
+    });
+    b.store(ref, { data, offset: 0, strides: coefs }, true);
     return data;
   });
   b.run();
@@ -265,8 +294,8 @@ class KernelBuilder {
     if (p.op === 'sum') {
       const sum = this.sumInLoop(p, dims, offs);
       if (!sum) {
-        // This loop does not run over x's last dim: the sum is computed on its own and read.
-        t.setStorage(p.eager!().data);
+        // This loop does not run over x's last dim: the sum is computed in a loop over x's shape, and read.
+        realize(t);
         return this.walk(t, dims, offs);
       }
       ref = sum;

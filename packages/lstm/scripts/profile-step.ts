@@ -4,14 +4,15 @@
  * CPU time per step, the load average and page faults per step; the CPU figures are the steadier ones on a
  * shared machine. Run from bench/ (whose tsx resolves the workspace packages):
  *
- *   node --import tsx ../packages/lstm/scripts/profile-step.ts [lstm|forward|gru|user-lstm|user-gru|sru|charlm] [iterations]
+ *   node --import tsx ../packages/lstm/scripts/profile-step.ts [lstm|forward|gru|user-lstm|user-gru|sru|layernorm|charlm] [iterations]
  *
  * and add `--cpu-prof --cpu-prof-dir=/tmp/prof` before `--import` for a V8 CPU profile (open it in Chrome's
  * DevTools, or sum self time per function from its JSON).
  *
  * Workloads: `lstm` one LSTM layer (batch 32, 50 steps, input 64, hidden 128), a linear head on the last
  * step, MSE, Adam; `forward` its forward pass under noGrad; `gru` the same with a GRU; `user-lstm`,
- * `user-gru` and `sru` the bench's cells written from primitives (bench/src/cells) through `CellStack`; `charlm`
+ * `user-gru` and `sru` the bench's cells written from primitives (bench/src/cells) and `layernorm` the
+ * shipped `LayerNormLSTMCell`, each through `CellStack`; `charlm`
  * embedding 32 of 65 characters, LSTM 256, 64 steps, batch 32, a linear head on every step, cross-entropy,
  * Adam. `FUSION=0` in the environment runs every elementwise op unfused.
  */
@@ -28,7 +29,7 @@ import {
 } from '@tensorloom/autograd';
 import { Adam, crossEntropy, Embedding, Linear, Module, mseLoss } from '@tensorloom/nn';
 import { SRUCell, UserGRUCell, UserLSTMCell } from '../../../bench/src/cells/user-cells.ts';
-import { CellStack, GRU, LSTM } from '../src/index.ts';
+import { CellStack, GRU, LayerNormLSTMCell, LSTM } from '../src/index.ts';
 
 const workload = process.argv[2] ?? 'lstm';
 const iterations = Number(process.argv[3] ?? 20);
@@ -44,6 +45,10 @@ function recurrentLayer(): { forward(x: Tensor): [Tensor, unknown] } & Module {
     return new CellStack(({ inputSize }) => new UserGRUCell(inputSize, H), { inputSize: I });
   if (workload === 'sru')
     return new CellStack(({ inputSize }) => new SRUCell(inputSize, H), { inputSize: I });
+  if (workload === 'layernorm')
+    return new CellStack(({ inputSize }) => new LayerNormLSTMCell({ inputSize, hiddenSize: H }), {
+      inputSize: I,
+    });
   return new LSTM({ inputSize: I, hiddenSize: H });
 }
 
@@ -84,7 +89,7 @@ function makeStep(): () => number {
       return loss.item();
     };
   }
-  if (!['lstm', 'forward', 'gru', 'user-lstm', 'user-gru', 'sru'].includes(workload))
+  if (!['lstm', 'forward', 'gru', 'user-lstm', 'user-gru', 'sru', 'layernorm'].includes(workload))
     throw new Error(`unknown workload ${workload}`);
   const model = new Regressor();
   const optimizer = new Adam(model.parameters(), { lr: 1e-3 });

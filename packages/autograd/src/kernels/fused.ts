@@ -8,7 +8,7 @@
  */
 import type { TypedArray } from '../dtype.ts';
 import { erfScalar, float32Code, POW2_F32, sigmoidScalar } from './elementwise.ts';
-import { innermostValues, type KernelIr } from './ir.ts';
+import { innermostValues, type KernelIr, storeLevel } from './ir.ts';
 import { compileFused, runFused, type WasmFused } from './wasm/fused.ts';
 import { isWasmEnabled } from './wasm/module.ts';
 
@@ -159,17 +159,25 @@ function jsSource(ir: KernelIr): string {
   const innermost = (roots: readonly number[]) => innermostValues(ir, roots);
   const lines = ['const P = F.P;'];
   for (let k = 0; k < ir.arrayCount; k++) lines.push(`const o${k} = A[${k}];`);
-  const outerAt = (level: number) =>
+  const storeCode = (level: number) =>
+    ir.stores
+      .filter((s) => storeLevel(ir, s) === level)
+      .map((s) => `o${s.array}[${indexCode(s.base, s.coefs)}] = v${s.value};`);
+  const outerAt = (level: number) => {
     ir.values.forEach((v, i) => {
       if (v.level === level) lines.push(valueCode(i));
     });
+    lines.push(...storeCode(level));
+  };
   outerAt(-1);
   for (let d = 0; d < rank; d++) {
     lines.push(`for (let i${d} = 0; i${d} < ${ir.loop[d]}; i${d}++) {`);
     if (d < inner) outerAt(d);
   }
-  if (rank > 0) lines.push(...innermost(ir.stores.map((s) => s.value)).map(valueCode));
-  for (const s of ir.stores) lines.push(`o${s.array}[${indexCode(s.base, s.coefs)}] = v${s.value};`);
+  if (rank > 0) {
+    const stored = ir.stores.filter((s) => storeLevel(ir, s) === inner).map((s) => s.value);
+    lines.push(...innermost(stored).map(valueCode), ...storeCode(inner));
+  }
   lines.push('}'.repeat(rank));
   return lines.join('\n');
 }

@@ -50,3 +50,17 @@ export function innermostValues(ir: KernelIr, roots: readonly number[]): number[
   }
   return [...seen].sort((a, b) => a - b);
 }
+
+/**
+ * The loop level at which a store runs: innermost, unless it writes the same element all along the innermost
+ * loop (a sum's result, one per row), which is written once per iteration of the loop it varies in.
+ */
+export function storeLevel(ir: KernelIr, store: IrStore): number {
+  const inner = ir.loop.length - 1;
+  let level = ir.values[store.value]!.level;
+  if (inner < 0 || store.coefs[inner] !== 0 || level === inner) return inner;
+  store.coefs.forEach((c, d) => {
+    if (c !== 0 && d > level) level = d;
+  });
+  return level;
+}

@@ -3,7 +3,7 @@
  * `eval`, so they also run where a content-security policy forbids it, given 'wasm-unsafe-eval').
  *
  * Each value is computed several elements at a time, four float32 lanes (f32x4) or two float64 lanes
- * (f64x2), with the very IEEE operations the JavaScript kernel performs (add, sub, mul, div, min, max, abs,
+ * (f64x2), with the very IEEE operations the JavaScript kernel performs (add, sub, mul, div, sqrt, min, max, abs,
  * neg; comparisons; the float32 σ and tanh of kernels/elementwise.ts, written in float32 operations, whose 2ᵏ
  * comes from the bits instead of the table). So a WebAssembly kernel gives the JavaScript kernel's results
  * bit for bit; it is only faster. A DAG with an op outside that set (exp, log, erf, pow, the float64 σ and
@@ -14,7 +14,7 @@
  */
 import type { TypedArray } from '../../dtype.ts';
 import { EXPM1_TAYLOR, LN2_HI, LN2_LO, LOG2E_F32, ROUNDING_F32, TANH_TAYLOR } from '../elementwise.ts';
-import { type IrValue, innermostValues, type KernelIr } from '../ir.ts';
+import { type IrValue, innermostValues, type KernelIr, storeLevel } from '../ir.ts';
 
 /** A compiled kernel and what to copy in and out. */
 export interface WasmFused {
@@ -41,10 +41,11 @@ interface Lanes {
   constant: (x: number) => number[];
   /** v128.storeN_lane: one lane's element. */
   storeLane: number;
-  /** The scalar type, its zero constant, its add (plain opcodes), and the lane extraction that yields it. */
+  /** The scalar type, its zero constant, add and store (plain opcodes), and the lane extraction that yields it. */
   scalarType: number;
   scalarZero: readonly number[];
   scalarAdd: number;
+  scalarStore: number;
   extractLane: number;
 }
 
@@ -52,7 +53,7 @@ const F32X4: Lanes = {
   count: 4,
   size: 4,
   binary: { add: 0xe4, sub: 0xe5, mul: 0xe6, div: 0xe7, minimum: 0xe8, maximum: 0xe9 },
-  unary: { abs: 0xe0, neg: 0xe1 },
+  unary: { abs: 0xe0, neg: 0xe1, sqrt: 0xe3 },
   compare: { eq: 0x41, ne: 0x42, lt: 0x43, gt: 0x44, le: 0x45, ge: 0x46 },
   splat: 0x13,
   scalarLoad: 0x2a,
@@ -64,6 +65,7 @@ const F32X4: Lanes = {
   scalarType: 0x7d,
   scalarZero: [0x43, 0, 0, 0, 0],
   scalarAdd: 0x92,
+  scalarStore: 0x38,
   extractLane: 0x1f,
 };
 
@@ -71,7 +73,7 @@ const F64X2: Lanes = {
   count: 2,
   size: 8,
   binary: { add: 0xf0, sub: 0xf1, mul: 0xf2, div: 0xf3, minimum: 0xf4, maximum: 0xf5 },
-  unary: { abs: 0xec, neg: 0xed },
+  unary: { abs: 0xec, neg: 0xed, sqrt: 0xef },
   compare: { eq: 0x47, ne: 0x48, lt: 0x49, gt: 0x4a, le: 0x4b, ge: 0x4c },
   splat: 0x14,
   scalarLoad: 0x2b,
@@ -83,6 +85,7 @@ const F64X2: Lanes = {
   scalarType: 0x7c,
   scalarZero: [0x44, 0, 0, 0, 0, 0, 0, 0, 0],
   scalarAdd: 0xa0,
+  scalarStore: 0x39,
   extractLane: 0x21,
 };
 
@@ -132,7 +135,7 @@ export function compileFused(ir: KernelIr): WasmFused | null {
     if (v.kind === 'op' && !supported(v.op, ir.f32)) return null;
     if (v.kind === 'load' && v.coefs[inner]! > 1) return null;
   }
-  for (const s of ir.stores) if (s.coefs[inner] !== 1) return null;
+  for (const s of ir.stores) if (s.coefs[inner] !== 1 && storeLevel(ir, s) === inner) return null;
   const copyIn = new Array<boolean>(ir.arrayCount).fill(false);
   const copyOut = new Array<boolean>(ir.arrayCount).fill(false);
   for (const v of ir.values) if (v.kind === 'load') copyIn[v.array] = true;
@@ -387,9 +390,15 @@ function emitModule(ir: KernelIr): Uint8Array<ArrayBuffer> {
       c.set(valueLocal(i));
     }
   };
+  /** The values of an outer level, then the stores that run there (lane 0, one element). */
   const emitLevel = (level: number) => {
     ir.values.forEach((v, i) => {
       if (v.level === level) emitValue(i);
+    });
+    ir.stores.forEach((s, j) => {
+      if (storeLevel(ir, s) !== level) return;
+      c.get(rowOfStore[j]!).get(valueLocal(s.value)).simd(lanes.extractLane, 0);
+      c.op(lanes.scalarStore, Math.log2(size), 0);
     });
   };
   /**
@@ -409,6 +418,7 @@ function emitModule(ir: KernelIr): Uint8Array<ArrayBuffer> {
   /** Stores every lane, or the first `only` lanes. */
   const emitStores = (only: number) => {
     ir.stores.forEach((s, j) => {
+      if (storeLevel(ir, s) !== inner) return;
       for (let lane = 0; lane < (only || 1); lane++) {
         address(rowOfStore[j]!).get(valueLocal(s.value));
         if (only === 0)
@@ -452,7 +462,7 @@ function emitModule(ir: KernelIr): Uint8Array<ArrayBuffer> {
   };
   const storeLoop = () =>
     innerLoop(
-      ir.stores.map((s) => s.value),
+      ir.stores.filter((s) => storeLevel(ir, s) === inner).map((s) => s.value),
       (count) => emitStores(count === lanes.count ? 0 : count),
     );
   // Every row address at i0 = 0, the constants (level −1), then the loops.

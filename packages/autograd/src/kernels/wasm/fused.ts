@@ -23,6 +23,9 @@ export interface WasmFused {
   copyIn: readonly boolean[];
   /** Arrays the kernel writes. */
   copyOut: readonly boolean[];
+  /** The element range [first, end) of each array the kernel touches: only that much is copied. */
+  first: readonly number[];
+  end: readonly number[];
 }
 
 /** The opcodes (after the 0xfd prefix) of one lane type. */
@@ -138,46 +141,68 @@ export function compileFused(ir: KernelIr): WasmFused | null {
   for (const s of ir.stores) if (s.coefs[inner] !== 1 && storeLevel(ir, s) === inner) return null;
   const copyIn = new Array<boolean>(ir.arrayCount).fill(false);
   const copyOut = new Array<boolean>(ir.arrayCount).fill(false);
-  for (const v of ir.values) if (v.kind === 'load') copyIn[v.array] = true;
+  const first = new Array<number>(ir.arrayCount).fill(Infinity);
+  const end = new Array<number>(ir.arrayCount).fill(0);
+  const touch = (array: number, base: number, coefs: readonly number[]) => {
+    let lo = base;
+    let hi = base;
+    coefs.forEach((c, d) => {
+      if (c < 0) lo += c * (ir.loop[d]! - 1);
+      else hi += c * (ir.loop[d]! - 1);
+    });
+    first[array] = Math.min(first[array]!, lo);
+    end[array] = Math.max(end[array]!, hi + 1);
+  };
+  for (const v of ir.values) {
+    if (v.kind !== 'load') continue;
+    copyIn[v.array] = true;
+    touch(v.array, v.base, v.coefs);
+  }
   for (const s of ir.stores) {
     copyOut[s.array] = true;
     if (!ir.fresh[s.array]) copyIn[s.array] = true; // written in part: keep the rest
+    touch(s.array, s.base, s.coefs);
   }
   try {
     const bytes = emitModule(ir);
     const module = new WebAssembly.Module(bytes);
     const instance = new WebAssembly.Instance(module, { m: { m: memory! } });
     compiled++;
-    return { run: instance.exports.run as (...p: number[]) => void, copyIn, copyOut };
+    return { run: instance.exports.run as (...p: number[]) => void, copyIn, copyOut, first, end };
   } catch {
     return null; // too large to compile synchronously here (a browser's main thread), say
   }
 }
 
-/** Runs a compiled kernel over `arrays` (copies in, runs, copies out). */
+/**
+ * Runs a compiled kernel over `arrays`: copies in the range of each that it touches, runs, copies out. A range
+ * [first, end) sits at `at` in memory and the kernel gets at − first·size as the array's address (wrapping
+ * i32 arithmetic), so that its element indices need no offset.
+ */
 export function runFused(kernel: WasmFused, arrays: readonly TypedArray[]): void {
   const pointers: number[] = [];
-  let end = 0;
-  for (const a of arrays) {
-    pointers.push(end);
-    end += a.byteLength + 32; // padding: a vector read at a row's last element stays in bounds
-    end = (end + 15) & ~15;
-  }
-  const mem = memory!;
-  if (end > mem.buffer.byteLength) mem.grow(Math.ceil((end - mem.buffer.byteLength) / 65536));
-  const buffer = mem.buffer;
+  const places: number[] = [];
+  let top = 0;
   arrays.forEach((a, k) => {
-    if (kernel.copyIn[k])
-      new Uint8Array(buffer, pointers[k]!, a.byteLength).set(
-        new Uint8Array(a.buffer, a.byteOffset, a.byteLength),
-      );
+    const size = a.BYTES_PER_ELEMENT;
+    places.push(top);
+    pointers.push(top - kernel.first[k]! * size);
+    top += Math.max(0, kernel.end[k]! - kernel.first[k]!) * size + 32; // a vector read past the end stays in
+    top = (top + 15) & ~15;
+  });
+  const mem = memory!;
+  if (top > mem.buffer.byteLength) mem.grow(Math.ceil((top - mem.buffer.byteLength) / 65536));
+  const buffer = mem.buffer;
+  const region = (a: TypedArray, k: number) => {
+    const view = a instanceof Float32Array ? Float32Array : Float64Array;
+    return new view(buffer, places[k]!, Math.max(0, kernel.end[k]! - kernel.first[k]!));
+  };
+  arrays.forEach((a, k) => {
+    if (kernel.copyIn[k]) region(a, k).set(a.subarray(kernel.first[k]!, kernel.end[k]!));
   });
   kernel.run(...pointers);
   arrays.forEach((a, k) => {
-    if (kernel.copyOut[k])
-      new Uint8Array(a.buffer, a.byteOffset, a.byteLength).set(
-        new Uint8Array(buffer, pointers[k]!, a.byteLength),
-      );
+    if (kernel.copyOut[k]) a.set(region(a, k), kernel.first[k]!);
   });
 }
 

@@ -39,7 +39,10 @@ function finish(kept: Tensor, dims: readonly number[], keepdim: boolean): Tensor
   return keepdim ? kept : squeezeDims(kept, dims);
 }
 
-/** Σ over `dim` (all dims when omitted).  ∂/∂x = 1, so the gradient is g broadcast back to x's shape. */
+/**
+ * Σ over `dim` (all dims when omitted).  ∂/∂x = 1, so the gradient is g broadcast back to x's shape.
+ * An int32 sum is int32 and wraps past 2^31 − 1 like Int32Array (PyTorch sums integers in int64).
+ */
 export function sum(x: Tensor, dim?: number | readonly number[], keepdim = false): Tensor {
   checkTensor('sum', x);
   const dims = normalizeDims('sum', dim, x.ndim);
@@ -107,18 +110,21 @@ function argExtreme(
   const shape = x.ndim === 0 ? [1] : x.shape;
   const outer = sizeOf(shape.slice(0, d));
   const inner = sizeOf(shape.slice(d + 1));
-  const out = allocate(x.dtype, outer * inner);
+  const out = allocate('int32', outer * inner);
   argAxis(isMax, x.data, outer, shape[d]!, inner, out);
   const kept = keptShape(x.shape, [d]);
   return new Tensor(out, keepdim ? kept : squeezedShape(x.shape, [d]));
 }
 
-/** Index of the (first) largest value over `dim`, or over the flattened tensor; not differentiable. */
+/**
+ * Index of the (first) largest value over `dim`, or over the flattened tensor, as an int32 tensor (PyTorch
+ * returns int64); not differentiable. NaN counts as the largest, as in PyTorch.
+ */
 export function argmax(x: Tensor, dim?: number, keepdim = false): Tensor {
   return argExtreme('argmax', true, x, dim, keepdim);
 }
 
-/** Index of the (first) smallest value over `dim`, or over the flattened tensor; not differentiable. */
+/** Index of the (first) smallest value over `dim`, or over the flattened tensor, as an int32 tensor. */
 export function argmin(x: Tensor, dim?: number, keepdim = false): Tensor {
   return argExtreme('argmin', false, x, dim, keepdim);
 }

@@ -33,7 +33,10 @@ import {
   stateTensors,
 } from './cell.ts';
 
-/** Sequence lengths, one per batch entry, each in [1, T]; any order (like `enforce_sorted=False`). */
+/**
+ * Sequence lengths, one per batch entry, each in [1, T]; any order (like `enforce_sorted=False`). A tensor may
+ * be int32 or float holding whole numbers.
+ */
 export type Lengths = readonly number[] | Int32Array | Tensor;
 
 /** Options of the time loop. */

@@ -329,11 +329,15 @@ describe('files written from PyTorch tensors', () => {
       expect(ofType.some((t) => t.shape.length === 0)).toBe(true);
       expect(ofType.some((t) => t.shape.includes(0))).toBe(true);
     }
-    const int32 = Object.values(expected.files['torch_int32.safetensors']!.tensors).filter((t) => t.dtype === 'I32');
+    const int32 = Object.values(expected.files['torch_int32.safetensors']!.tensors).filter(
+      (t) => t.dtype === 'I32',
+    );
     expect(int32.some((t) => t.shape.length === 0)).toBe(true);
     expect(int32.some((t) => t.shape.includes(0))).toBe(true);
     // The extremes, and an id float32 would round to its neighbour.
-    expect(int32.flatMap((t) => t.values)).toEqual(expect.arrayContaining([2 ** 31 - 1, -(2 ** 31), 2 ** 24 + 1]));
+    expect(int32.flatMap((t) => t.values)).toEqual(
+      expect.arrayContaining([2 ** 31 - 1, -(2 ** 31), 2 ** 24 + 1]),
+    );
     const lstm = loadSafetensors(readFileSync(new URL('torch_lstm.safetensors', FIXTURES)));
     expect(lstm.weight_ih_l0!.shape).toEqual([16, 3]);
     expect(lstm.weight_hh_l1_reverse!.shape).toEqual([16, 4]);

@@ -216,7 +216,11 @@ export function exportOnnx(
       );
     const shape = leaf instanceof Tensor ? leaf.shape : [leaf.length];
     // An int32 tensor (ids, lengths) is an INT32 input whatever indexType says: it is its own dtype.
-    const v = g.input(inputNames[i]!, shape, leaf instanceof Tensor && leaf.dtype === 'int32' ? 'int32' : null);
+    const v = g.input(
+      inputNames[i]!,
+      shape,
+      leaf instanceof Tensor && leaf.dtype === 'int32' ? 'int32' : null,
+    );
     if (v.name !== inputNames[i]) throw new Error(`exportOnnx: input name ${inputNames[i]} is given twice`);
     defaults.set(v, leaf instanceof Tensor ? 'float' : indexType);
     values.set(leaf, v);

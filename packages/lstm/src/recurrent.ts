@@ -105,7 +105,7 @@ export function planLengths(
     const v = values[b]!;
     if (!Number.isInteger(v) || v < 1 || v > T) {
       throw new Error(
-        `${op}: lengths[${b}] = ${v} is out of range: expected an integer in [1, ${T}] for an input of ${T} steps`,
+        `${op}: lengths[${b}] = ${v} is ${Number.isInteger(v) ? 'out of range' : 'not an integer'}: expected an integer in [1, ${T}] for an input of ${T} steps`,
       );
     }
     if (enforceSorted && b > 0 && v > out[b - 1]!) {

@@ -45,11 +45,6 @@ export function dtypeOf(data: TypedArray): DType {
   return data instanceof Float64Array ? 'float64' : 'float32';
 }
 
-/** Whether `dtype` is a floating dtype (one that can require grad). */
-export function isFloating(dtype: DType): dtype is FloatDType {
-  return dtype !== 'int32';
-}
-
 /** Throws unless `dtype` is one of `allowed` (every dtype by default). */
 export function checkDtype<D extends DType = DType>(
   op: string,

@@ -24,6 +24,8 @@ import {
   indexAdd,
   indexSelect,
   linear,
+  logSoftmax,
+  logsumexp,
   manualSeed,
   matmul,
   max,
@@ -44,6 +46,7 @@ import {
   setRngState,
   sigmoid,
   sign,
+  softmax,
   split,
   sqrt,
   stack,
@@ -52,6 +55,7 @@ import {
   Tensor,
   tensor,
   unbind,
+  variance,
   where,
   withFusion,
   zeros,
@@ -241,6 +245,18 @@ describe('type promotion', () => {
       const y = f(i32([0, 1, 4]));
       expect(y.dtype).toBe('float32');
       expect(values(y)).toEqual(values(f(tensor([0, 1, 4]))));
+    }
+    // Composites built on those (softmax, logsumexp, variance) come out float32 too.
+    const n = i32([1, 3, 2]);
+    const f = tensor([1, 3, 2]);
+    for (const [ours, want] of [
+      [softmax(n, 0), softmax(f, 0)],
+      [logSoftmax(n, 0), logSoftmax(f, 0)],
+      [logsumexp(n), logsumexp(f)],
+      [variance(n), variance(f)],
+    ] as const) {
+      expect(ours.dtype).toBe('float32');
+      expect(values(ours)).toEqual(values(want));
     }
     expect(mean(i32([1, 2])).dtype).toBe('float32');
     expect(mean(i32([1, 2])).item()).toBe(1.5);

@@ -67,8 +67,8 @@ export function uniform(): number {
  * bits k that `uniform()` draws (so it consumes the stream as `uniform()` does), computed exactly. The
  * product k·range has up to 106 bits, so `Math.floor(uniform() * range)` would round it, and can yield an
  * integer off by one (even `range` itself); here ranges up to 2^32 are split into 16-bit parts whose
- * partial products stay below 2^53, and larger ones use BigInt. Each value has probability within 2^-53·range
- * of 1/range.
+ * partial products stay below 2^53, and larger ones use BigInt. Each value is hit by ⌊2^53/range⌋ or
+ * ⌈2^53/range⌉ of the 2^53 values of k, so its probability is within 2^-53 of 1/range.
  */
 export function uniformInt(range: number): number {
   const kh = nextUint32() >>> 5; // 27 bits

@@ -117,7 +117,9 @@ export class Tensor {
       );
     }
     if (this.requires && data instanceof Int32Array) {
-      throw new Error(`setStorage: a tensor that requires grad cannot hold int32 storage`);
+      throw new Error(
+        `setStorage: a tensor of shape ${fmt(this.shape)} that requires grad cannot hold int32 storage`,
+      );
     }
     if (this.storage !== null) this.version++; // new elements for a computed tensor: an in-place change
     this.storage = data;

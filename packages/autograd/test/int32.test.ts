@@ -120,6 +120,10 @@ describe('int32 tensors', () => {
     expect(() => tensor([1, 2], { dtype: 'int32', requiresGrad: true })).toThrow(message);
     expect(t.requiresGrad).toBe(false);
     t.requiresGrad = false; // turning it off is fine
+    // Nor can a tensor that requires grad be pointed at int32 storage.
+    expect(() => tensor([1.5], { requiresGrad: true }).setStorage(new Int32Array(1))).toThrow(
+      'setStorage: a tensor of shape [1] that requires grad cannot hold int32 storage',
+    );
   });
 
   it('views, joins and selections keep int32 and its exact values, with fusion on or off', () => {

@@ -34,8 +34,7 @@ function compute(op: string, a: TensorLike, b: TensorLike, kernel: k.BinaryKerne
     } else kernel = INT32_KERNELS[op] ?? kernel;
   }
   const shape = broadcastShapes(op, ta.shape, tb.shape);
-  const [xa, xb] = [ta, tb];
-  return [ta, tb, elementwise(op, [ta, tb], shape, () => eager(xa, xb, shape, kernel))];
+  return [ta, tb, elementwise(op, [ta, tb], shape, () => eager(ta, tb, shape, kernel))];
 }
 
 /** The unfused kernel: operands read at the output's shape. */

@@ -66,13 +66,29 @@ def t(values):
     return torch.tensor(values, dtype=DT)
 
 
+# Our dtype for each torch dtype a fixture tensor may have; float64 is the default and is not written.
+# Integer results (argmax's int64) are int32 in TensorLoom.
+OUR_DTYPE = {torch.float32: "float32", torch.int32: "int32", torch.int64: "int32"}
+
+
 def enc(x):
-    """A tensor as {shape, values}; values in full float64 repr (json writes the shortest round-trip repr)."""
+    """A tensor as {shape, values[, dtype]}; values in full float64 repr (json writes the shortest round-trip
+    repr); dtype (ours) unless float64."""
     values = [float(v) for v in x.detach().reshape(-1).tolist()]
     for v in values:
         if not math.isfinite(v):
             raise ValueError(f"non-finite value {v} in a fixture tensor")
-    return {"shape": list(x.shape), "values": values}
+    out = {"shape": list(x.shape), "values": values}
+    if x.dtype != DT:
+        out["dtype"] = OUR_DTYPE[x.dtype]
+    return out
+
+
+class Int:
+    """A plain integer operand (Python int), as opposed to a float number."""
+
+    def __init__(self, value):
+        self.value = value
 
 
 class NoGrad:
@@ -95,9 +111,17 @@ def case(op, cid, inputs, fn, torch_expr, params=None, differentiable=True):
     leaves = []
     encoded = []
     for a in inputs:
-        if isinstance(a, (int, float)):
+        if isinstance(a, Int):
+            # A Python int stays an int: meeting an int32 tensor it keeps int32 (a float would make float32).
+            leaves.append(a.value)
+            encoded.append({"number": float(a.value)})
+        elif isinstance(a, (int, float)):
             leaves.append(float(a))
             encoded.append({"number": float(a)})
+        elif not isinstance(a, NoGrad) and a.dtype == torch.int32:
+            # Integer tensors keep their dtype and never require grad.
+            leaves.append(a.clone())
+            encoded.append({**enc(a), "requiresGrad": False})
         else:
             grad = differentiable and not isinstance(a, NoGrad)
             value = a.value if isinstance(a, NoGrad) else a
@@ -107,7 +131,7 @@ def case(op, cid, inputs, fn, torch_expr, params=None, differentiable=True):
     out = fn(*leaves)
     outs = list(out) if isinstance(out, (tuple, list)) else [out]
     record = {"op": op, "id": full_id, "torch": torch_expr, "params": params or {}, "inputs": encoded}
-    record["outputs"] = [enc(o.to(DT)) for o in outs]
+    record["outputs"] = [enc(o) for o in outs]
     if differentiable:
         cots = [randn(*o.shape) for o in outs]
         loss = sum((o * c).sum() for o, c in zip(outs, cots))
@@ -517,6 +541,57 @@ for cid, ta, tb, sa, sb in (("nn", False, False, (3, 4), (4, 2)), ("tn", True, F
 
     expr = f"torch.matmul({'a.mT' if ta else 'a'}, {'b.mT' if tb else 'b'})"
     case("gemm", cid, [randn(*sa), randn(*sb)], gemm, expr, {"transA": ta, "transB": tb})
+
+# ---------------------------------------------------------------------------------------------------------
+# int32 operands: PyTorch's type promotion. int32 with float64 computes in float64 (and the int32 input gets no
+# gradient); int32 with int32, or with a Python int, stays int32 and wraps; true division, a Python float and
+# floating functions give float32.
+
+
+def int32s(*shape, lo=-6, hi=7):
+    return torch.randint(lo, hi, dims(shape), generator=gen, dtype=torch.int32)
+
+
+# Products and sums past the int32 range wrap (two's complement), as Int32Array does.
+WRAP_A = torch.tensor([2**31 - 1, 65536, -7, 5, -2**31], dtype=torch.int32)
+WRAP_B = torch.tensor([2, 65537, 2, -3, 1], dtype=torch.int32)
+for name in ("add", "sub", "mul"):
+    fn = getattr(torch, name)
+    case(name, "int32-float64", [int32s(3, 4), randn(3, 4)], fn, f"torch.{name}(int32 a, b)")
+    case(name, "int32-float64-bcast", [randn(2, 3), int32s(3)], fn, f"torch.{name}(a, int32 b)")
+    case(name, "int32-int32", [int32s(3, 4), int32s(4)], fn, f"torch.{name}(int32 a, int32 b)",
+         differentiable=False)
+    case(name, "int32-wrap", [WRAP_A, WRAP_B], fn, f"torch.{name}(int32 a, int32 b)", differentiable=False)
+    case(name, "int32-number-int", [int32s(2, 3), Int(3)], fn, f"torch.{name}(int32 a, 3)",
+         differentiable=False)
+    case(name, "int32-number-float", [int32s(2, 3), 0.5], fn, f"torch.{name}(int32 a, 0.5)",
+         differentiable=False)
+case("div", "int32-int32", [int32s(3, 4), int32s(3, 4, lo=1, hi=5)], torch.div,
+     "torch.div(int32 a, int32 b)", differentiable=False)
+case("div", "int32-number-int", [int32s(2, 3), Int(4)], torch.div, "torch.div(int32 a, 4)", differentiable=False)
+case("div", "int32-float64", [int32s(3, 4), away_from_zero(3, 4)], torch.div, "torch.div(int32 a, b)")
+for name in ("maximum", "minimum"):
+    case(name, "int32-int32", [int32s(3, 4), int32s(3, 4)], getattr(torch, name),
+         f"torch.{name}(int32 a, int32 b)", differentiable=False)
+for name in ("neg", "abs"):
+    case(name, "int32", [WRAP_A], getattr(torch, name), f"torch.{name}(int32 x)", differentiable=False)
+for name in ("exp", "sigmoid", "tanh"):
+    case(name, "int32", [int32s(2, 3, lo=-3, hi=4)], getattr(torch, name), f"torch.{name}(int32 x)",
+         differentiable=False)
+case("where", "int32", [NoGrad(cond(3, 4)), int32s(3, 4), int32s(4)], lambda c, a, b: torch.where(c != 0, a, b),
+     "torch.where(c, int32 a, int32 b)", differentiable=False)
+case("where", "int32-float64", [NoGrad(cond(3, 4)), int32s(3, 4), randn(3, 4)],
+     lambda c, a, b: torch.where(c != 0, a, b), "torch.where(c, int32 a, b)")
+case("sum", "int32-dim", [int32s(3, 4)], lambda x: torch.sum(x, 1), "torch.sum(int32 x, 1)", {"dim": 1},
+     differentiable=False)
+case("max", "int32-dim", [int32s(3, 4)], lambda x: torch.amax(x, 1), "torch.amax(int32 x, 1)", {"dim": 1},
+     differentiable=False)
+case("argmax", "int32-input", [int32s(3, 4, lo=0, hi=3)], lambda x: torch.argmax(x, 1), "torch.argmax(int32 x, 1)",
+     {"dim": 1}, differentiable=False)
+case("clamp", "int32", [int32s(3, 4)], lambda x: torch.clamp(x, -2, 3), "torch.clamp(int32 x, -2, 3)",
+     {"min": -2, "max": 3}, differentiable=False)
+case("clamp", "int32-float-bound", [int32s(3, 4)], lambda x: torch.clamp(x, min=-1.5), "torch.clamp(int32 x, min=-1.5)",
+     {"min": -1.5}, differentiable=False)
 
 # ---------------------------------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@
  *
  * Any op's gradient of this form qualifies (gemm's and linear's weight gradients), for any cell.
  */
-import { allocate } from './dtype.ts';
+import { allocate, type TypedArray } from './dtype.ts';
 import { matmul as matmulKernel } from './kernels/matmul.ts';
 import { wasmGemmStacked } from './kernels/wasm/gemm.ts';
 import { deferredNode } from './lazy.ts';
@@ -45,11 +45,7 @@ function fromTerms(list: ReadonlyArray<readonly [Tensor, Tensor]>): Tensor {
   return t;
 }
 
-function stackedProduct(
-  list: ReadonlyArray<readonly [Tensor, Tensor]>,
-  m: number,
-  n: number,
-): Float32Array | Float64Array {
+function stackedProduct(list: ReadonlyArray<readonly [Tensor, Tensor]>, m: number, n: number): TypedArray {
   const dtype = list[0]![0].dtype;
   const out = allocate(dtype, m * n);
   if (list.length === 1) {

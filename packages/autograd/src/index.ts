@@ -3,7 +3,7 @@
  * backward, higher-order gradients, functional transforms and gradient checking.
  */
 export { type CustomOpDefinition, customOp } from './custom.ts';
-export type { DType, TypedArray } from './dtype.ts';
+export type { DType, FloatArray, FloatDType, TypedArray } from './dtype.ts';
 export {
   type BackwardOptions,
   enableGrad,

@@ -62,6 +62,33 @@ export function uniform(): number {
   return (hi * 67108864 + lo) / 9007199254740992;
 }
 
+/**
+ * A uniform integer in [0, range) for an integer 1 ≤ range ≤ 2^53: ⌊k·range / 2^53⌋ for the same 53 random
+ * bits k that `uniform()` draws (so it consumes the stream as `uniform()` does), computed exactly. The
+ * product k·range has up to 106 bits, so `Math.floor(uniform() * range)` would round it, and can yield an
+ * integer off by one (even `range` itself); here ranges up to 2^32 are split into 16-bit parts whose
+ * partial products stay below 2^53, and larger ones use BigInt. Each value is hit by ⌊2^53/range⌋ or
+ * ⌈2^53/range⌉ of the 2^53 values of k, so its probability is within 2^-53 of 1/range.
+ */
+export function uniformInt(range: number): number {
+  const kh = nextUint32() >>> 5; // 27 bits
+  const kl = nextUint32() >>> 6; // 26 bits
+  if (range > 4294967296) {
+    return Number(((BigInt(kh) * 67108864n + BigInt(kl)) * BigInt(range)) >> 53n);
+  }
+  // k = kh·2^26 + kl, range = rh·2^16 + rl: k·range = A·2^42 + B·2^26 + C·2^16 + D, each part exact.
+  const rh = Math.floor(range / 65536);
+  const rl = range - rh * 65536;
+  const a = kh * rh;
+  const b = kh * rl;
+  const c = kl * rh;
+  const d = kl * rl;
+  // ⌊k·range / 2^26⌋ = A·2^16 + B + ⌊(C·2^16 + D) / 2^26⌋, then ⌊that / 2^27⌋; floor(m + f) for an integer m and
+  // 0 ≤ f < 1 keeps each step's intermediate below 2^53.
+  const low = Math.floor((c + Math.floor(d / 65536)) / 1024);
+  return Math.floor((a + Math.floor((b + low) / 65536)) / 2048);
+}
+
 /** A standard normal sample (Box–Muller; the second value is discarded to keep the stream simple). */
 export function normal(): number {
   let u = uniform();

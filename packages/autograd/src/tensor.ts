@@ -8,25 +8,27 @@ import { type Pending, realize } from './lazy.ts';
 import * as ops from './ops/index.ts';
 import { fmt, type Shape, sizeOf } from './shape.ts';
 
-/** A tensor or a plain number; numbers take the dtype of the tensor they meet. */
+/**
+ * A tensor or a plain number; numbers take the dtype of the tensor they meet (a non-integral number meeting
+ * an int32 tensor makes the op float32, see `promoteScalar`).
+ */
 export type TensorLike = Tensor | number;
 
 /** Nested arrays of numbers, as produced by `toArray()`. */
 export type NestedArray = number | NestedArray[];
 
-/** An n-d array of float32 or float64 values in row-major order, and its place in the autograd graph. */
+/** An n-d array of float32, float64 or int32 values in row-major order, and its place in the autograd graph. */
 export class Tensor {
   private storage: TypedArray | null;
   /** What will compute this tensor's elements, while they are not computed yet (see lazy.ts). */
   pending: Pending | null;
   /** Sizes of the dimensions (frozen); `[]` for a scalar. */
   readonly shape: readonly number[];
-  /** Element type, from the storage: `'float32'` or `'float64'`. */
+  /** Element type, from the storage: `'float32'`, `'float64'` or `'int32'`. */
   readonly dtype: DType;
   /** Number of elements. */
   readonly size: number;
-  /** Whether gradients flow to this tensor. Set on leaves you want gradients for. */
-  requiresGrad = false;
+  private requires = false;
   /** The accumulated gradient, written by `backward()` on leaves and on tensors that `retainGrad()`. */
   grad: Tensor | null = null;
   /** The op that produced this tensor (null for leaves). */
@@ -50,9 +52,12 @@ export class Tensor {
     if (!validShape(shape)) {
       throw new Error(`Tensor: invalid shape ${JSON.stringify(shape)} (dimensions must be integers >= 0)`);
     }
-    if (data !== null && !(data instanceof Float32Array || data instanceof Float64Array)) {
+    if (
+      data !== null &&
+      !(data instanceof Float32Array || data instanceof Float64Array || data instanceof Int32Array)
+    ) {
       throw new Error(
-        `Tensor: storage must be a Float32Array or Float64Array, got ${(data as object)?.constructor?.name ?? typeof data}`,
+        `Tensor: storage must be a Float32Array, Float64Array or Int32Array, got ${(data as object)?.constructor?.name ?? typeof data}`,
       );
     }
     const size = sizeOf(shape);
@@ -64,6 +69,22 @@ export class Tensor {
     this.shape = Object.freeze([...shape]);
     this.dtype = data === null ? dtype! : dtypeOf(data);
     this.size = size;
+  }
+
+  /**
+   * Whether gradients flow to this tensor. Set on leaves you want gradients for; only float tensors can
+   * (as in PyTorch: an index has no gradient).
+   */
+  get requiresGrad(): boolean {
+    return this.requires;
+  }
+  set requiresGrad(requires: boolean) {
+    if (requires && this.dtype === 'int32') {
+      throw new Error(
+        `requiresGrad: only floating point tensors can require gradients, and this one of shape ${fmt(this.shape)} is int32; convert it with .to('float32') first`,
+      );
+    }
+    this.requires = requires;
   }
 
   /** Contiguous row-major elements (computed on first read when the tensor is pending). */
@@ -93,6 +114,11 @@ export class Tensor {
     if (data.length !== this.size) {
       throw new Error(
         `setStorage: ${data.length} elements do not fill shape ${fmt(this.shape)} (${this.size} needed)`,
+      );
+    }
+    if (this.requires && data instanceof Int32Array) {
+      throw new Error(
+        `setStorage: a tensor of shape ${fmt(this.shape)} that requires grad cannot hold int32 storage`,
       );
     }
     if (this.storage !== null) this.version++; // new elements for a computed tensor: an in-place change

@@ -16,6 +16,7 @@ import {
   narrow,
   ones,
   permute,
+  randn,
   reshape,
   slice,
   softmax,
@@ -168,8 +169,11 @@ describe('dtypes', () => {
   });
 
   it('an unknown dtype', () => {
-    expect(() => zeros([2], { dtype: 'int32' as never })).toThrow(
-      `full: unknown dtype "int32" (expected 'float32' or 'float64')`,
+    expect(() => zeros([2], { dtype: 'int64' as never })).toThrow(
+      `full: unknown dtype "int64" (expected 'float32', 'float64', 'int32')`,
+    );
+    expect(() => randn([2], { dtype: 'int32' })).toThrow(
+      `randn: unsupported dtype "int32" (expected 'float32', 'float64')`,
     );
   });
 
@@ -248,11 +252,11 @@ describe('tensor construction', () => {
       'Tensor: invalid shape [-1,-2] (dimensions must be integers >= 0)',
     );
     expect(() => new Tensor(new Float32Array(3), [1.5, 2])).toThrow('Tensor: invalid shape [1.5,2]');
-    expect(() => new Tensor(new Int32Array(2) as unknown as Float32Array, [2])).toThrow(
-      'Tensor: storage must be a Float32Array or Float64Array, got Int32Array',
+    expect(() => new Tensor(new Uint32Array(2) as unknown as Float32Array, [2])).toThrow(
+      'Tensor: storage must be a Float32Array, Float64Array or Int32Array, got Uint32Array',
     );
     expect(() => new Tensor([1, 2] as unknown as Float32Array, [2])).toThrow(
-      'Tensor: storage must be a Float32Array or Float64Array, got Array',
+      'Tensor: storage must be a Float32Array, Float64Array or Int32Array, got Array',
     );
     expect(() => new Tensor(new Float32Array(3), [2])).toThrow(
       'Tensor: 3 elements do not fill shape [2] (2 needed)',

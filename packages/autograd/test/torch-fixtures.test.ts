@@ -75,6 +75,8 @@ import {
 interface Encoded {
   shape: number[];
   values: number[];
+  /** Our dtype when not float64 (int32 for PyTorch's integer tensors). */
+  dtype?: 'float32' | 'int32';
 }
 type EncodedInput = (Encoded & { requiresGrad: boolean }) | { number: number };
 
@@ -245,7 +247,9 @@ const KINKS = ['maximum', 'minimum', 'max', 'min', 'abs', 'relu', 'clamp', 'pow'
 const TOL = 1e-10;
 
 function build(e: Encoded, requiresGrad = false): Tensor {
-  return tensor(Float64Array.from(e.values), { shape: e.shape, dtype: 'float64', requiresGrad });
+  const dtype = e.dtype ?? 'float64';
+  // int32 tensors cannot require grad.
+  return tensor(e.values, { shape: e.shape, dtype, requiresGrad: requiresGrad && dtype !== 'int32' });
 }
 
 /** Mismatches between our tensor and PyTorch's, as readable lines (empty when they agree). */
@@ -254,11 +258,14 @@ function compare(what: string, actual: Tensor | null, expected: Encoded): string
   if (actual.shape.join() !== expected.shape.join()) {
     return [`${what}: shape [${actual.shape}] but PyTorch gives [${expected.shape}]`];
   }
-  if (actual.dtype !== 'float64') return [`${what}: dtype ${actual.dtype}, expected float64`];
+  const dtype = expected.dtype ?? 'float64';
+  if (actual.dtype !== dtype) return [`${what}: dtype ${actual.dtype}, expected ${dtype}`];
+  // float32 results are held to float32 rounding; int32 ones must be exact.
+  const tol = dtype === 'float64' ? TOL : dtype === 'float32' ? 1e-6 : 0;
   const bad: string[] = [];
   expected.values.forEach((want, i) => {
     const got = actual.data[i]!;
-    if (!(Math.abs(got - want) <= TOL + TOL * Math.abs(want))) {
+    if (!(Math.abs(got - want) <= tol + tol * Math.abs(want))) {
       bad.push(`${what}[${i}]: ours ${got}, PyTorch ${want} (diff ${Math.abs(got - want)})`);
     }
   });

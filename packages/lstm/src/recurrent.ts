@@ -33,7 +33,10 @@ import {
   stateTensors,
 } from './cell.ts';
 
-/** Sequence lengths, one per batch entry, each in [1, T]; any order (like `enforce_sorted=False`). */
+/**
+ * Sequence lengths, one per batch entry, each in [1, T]; any order (like `enforce_sorted=False`). A tensor may
+ * be int32 or float holding whole numbers.
+ */
 export type Lengths = readonly number[] | Int32Array | Tensor;
 
 /** Options of the time loop. */
@@ -102,7 +105,7 @@ export function planLengths(
     const v = values[b]!;
     if (!Number.isInteger(v) || v < 1 || v > T) {
       throw new Error(
-        `${op}: lengths[${b}] = ${v} is out of range: expected an integer in [1, ${T}] for an input of ${T} steps`,
+        `${op}: lengths[${b}] = ${v} is ${Number.isInteger(v) ? 'out of range' : 'not an integer'}: expected an integer in [1, ${T}] for an input of ${T} steps`,
       );
     }
     if (enforceSorted && b > 0 && v > out[b - 1]!) {

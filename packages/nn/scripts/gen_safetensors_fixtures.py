@@ -11,6 +11,8 @@ It writes, under packages/nn/fixtures/ (all committed; the tests only read them)
   the edge values of each dtype (signed zeros, subnormals, extremes, infinities, NaN), plus a non-ASCII name;
 - torch_mixed.safetensors: F32 and F64 tensors only, so the TypeScript writer can be held to produce the same
   bytes (it must order tensors by descending dtype size, then by name, as the reference writer does);
+- torch_int32.safetensors: I32 tensors (the int32 edge values, ids past 2^24, a scalar and an empty tensor)
+  beside F32 and F64 ones, read as int32 and written back byte for byte (I32 sorts after F32);
 - torch_lstm.safetensors: the state_dict of a seeded torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True)
   in float32 (keys weight_ih_l0 ... bias_hh_l1_reverse), for @tensorloom/lstm to load;
 - safetensors_expected.json: for each file, its metadata and every tensor's dtype, shape and flat row-major
@@ -20,7 +22,7 @@ It writes, under packages/nn/fixtures/ (all committed; the tests only read them)
 Which writer: the `safetensors` Python package is not installed here (it is not packaged for Debian and
 PyPI is unreachable), so this script carries a small writer that follows the format byte for byte as the
 reference implementation (safetensors' Rust `serialize`) lays it out: tensors sorted by descending dtype
-(F64, F32, BF16, F16) then by name; compact JSON header with "__metadata__" first, then the tensors in data
+(F64, F32, I32, BF16, F16) then by name; compact JSON header with "__metadata__" first, then the tensors in data
 order, each as {"dtype", "shape", "data_offsets"}; header padded with spaces to a multiple of 8 bytes; an
 8-byte little-endian length; then each tensor's little-endian bytes as PyTorch holds them
 (`tensor.numpy().tobytes()`; BF16, which numpy lacks, reinterpreted as int16 first).
@@ -35,9 +37,15 @@ import torch
 
 OUT = Path(__file__).resolve().parent.parent / "fixtures"
 
-DTYPE_NAME = {torch.float16: "F16", torch.bfloat16: "BF16", torch.float32: "F32", torch.float64: "F64"}
+DTYPE_NAME = {
+    torch.float16: "F16",
+    torch.bfloat16: "BF16",
+    torch.int32: "I32",
+    torch.float32: "F32",
+    torch.float64: "F64",
+}
 # Position in the reference's Dtype enum (only relative order matters); the writer sorts by it, descending.
-DTYPE_RANK = {"F16": 0, "BF16": 1, "F32": 2, "F64": 3}
+DTYPE_RANK = {"F16": 0, "BF16": 1, "I32": 2, "F32": 3, "F64": 4}
 
 
 def raw_bytes(t):
@@ -172,9 +180,21 @@ def main():
         lstm64.load_state_dict({k: v.double() for k, v in lstm_sd.items()})
         out64, (h64, c64) = lstm64(x.double())
 
+    int32 = {
+        # 0, ±1, an id float32 would round (2^24 + 1), the int32 extremes
+        "ids": torch.tensor([0, 1, -1, 2**24 + 1, 2**31 - 1, -(2**31)], dtype=torch.int32),
+        "counts": torch.arange(6, dtype=torch.int32).reshape(2, 3),
+        "scalar": torch.tensor(7, dtype=torch.int32),
+        "empty": torch.zeros(0, 2, dtype=torch.int32),
+        "weight": torch.tensor([1.5, -2.0]),
+        "double": torch.tensor([0.25], dtype=torch.float64),
+    }
+    int32_meta = {"format": "pt", "note": "I32 beside F32 and F64"}
+
     files = {
         "torch_dtypes.safetensors": (dtypes, dtypes_meta),
         "torch_mixed.safetensors": (mixed, mixed_meta),
+        "torch_int32.safetensors": (int32, int32_meta),
         "torch_lstm.safetensors": (lstm_sd, lstm_meta),
     }
     OUT.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,10 @@ import {
 
 const fmtShape = (shape: readonly number[]): string => `[${shape.join(',')}]`;
 
-/** Integer ids accepted by `embedding` and the classification losses. */
+/**
+ * Integer ids accepted by `embedding` and the classification losses: a plain array, an Int32Array, or a
+ * tensor, int32 (exact for any id) or float holding whole numbers.
+ */
 export type Ids = readonly number[] | Int32Array | Tensor;
 
 /**
@@ -109,7 +112,7 @@ export function embedding(weight: Tensor, ids: Ids, paddingIdx?: number | null):
     const v = values[i]!;
     if (!Number.isInteger(v) || v < 0 || v >= num) {
       throw new Error(
-        `embedding: id ${v} at flat position ${i} of ids ${fmtShape(shape)} is out of range for ${num} embeddings (expected an integer in [0, ${num - 1}])`,
+        `embedding: id ${v} at flat position ${i} of ids ${fmtShape(shape)} is ${Number.isInteger(v) ? 'out of range' : 'not an integer'} for ${num} embeddings (expected an integer in [0, ${num - 1}])`,
       );
     }
   }

@@ -186,7 +186,7 @@ function classTargets(
     if (v === ignoreIndex) continue;
     if (!Number.isInteger(v) || v < 0 || v >= c) {
       throw new Error(
-        `${op}: target ${v} at flat position ${i} is out of range for ${c} classes in input ${fmtShape(view.inputShape)} (expected an integer in [0, ${c - 1}] or ignoreIndex ${ignoreIndex})`,
+        `${op}: target ${v} at flat position ${i} is ${Number.isInteger(v) ? 'out of range' : 'not an integer'} for ${c} classes in input ${fmtShape(view.inputShape)} (expected an integer in [0, ${c - 1}] or ignoreIndex ${ignoreIndex})`,
       );
     }
     index[i] = v;
@@ -218,7 +218,7 @@ function nllTerms(
   const mask = new Tensor(rows.dtype === 'float64' ? Float64Array.from(valid) : Float32Array.from(valid), [
     m,
   ]);
-  const idx = new Tensor(Float64Array.from(index), [m, 1]);
+  const idx = new Tensor(index, [m, 1]);
   const picked = reshape(gather(rows, 1, idx), [m]);
   const weights = weight ? mul(indexSelect(weight, 0, index), mask) : mask;
   return { losses: neg(mul(picked, weights)), weights, mask };

@@ -17,6 +17,11 @@ function setStorage(p: Parameter, value: Tensor): void {
 export class Parameter extends Tensor {
   constructor(value: Tensor, requiresGrad = true) {
     super(value.data, value.shape);
+    if (requiresGrad && this.dtype === 'int32') {
+      throw new Error(
+        `Parameter: an int32 tensor of shape [${value.shape}] cannot be trained (only floating point tensors can require gradients); convert it with .to('float32'), or pass requiresGrad false`,
+      );
+    }
     this.requiresGrad = requiresGrad;
   }
 }
@@ -189,9 +194,10 @@ export abstract class Module {
   }
 
   /**
-   * Converts every parameter and buffer to `dtype`. Parameters are converted in place: each keeps its
-   * identity (and `requiresGrad`), so an optimizer built before the call goes on training the same objects;
-   * a gradient is converted with its parameter. Buffers are replaced by converted copies, as in PyTorch.
+   * Converts every floating parameter and buffer to `dtype`; int32 ones (indices, counts) keep their dtype,
+   * as PyTorch converts only floating tensors. Parameters are converted in place: each keeps its identity (and
+   * `requiresGrad`), so an optimizer built before the call goes on training the same objects; a gradient is
+   * converted with its parameter. Buffers are replaced by converted copies, as in PyTorch.
    * Convert before building a graph: a graph recorded earlier still refers to the old values.
    */
   to(dtype: DType): this {
@@ -203,7 +209,7 @@ export abstract class Module {
     noGrad(() => {
       // A parameter shared by several modules (tied weights) is converted once; the dtype check skips it after.
       for (const p of this.parameters()) {
-        if (p.dtype === dtype) continue;
+        if (p.dtype === dtype || p.dtype === 'int32') continue;
         setStorage(p, cast(p, dtype));
         if (p.grad !== null && p.grad.dtype !== dtype) p.grad = cast(p.grad, dtype);
       }
@@ -211,7 +217,9 @@ export abstract class Module {
         const fields = m as unknown as Record<string, unknown>;
         for (const key of m[BUFFERS]) {
           const value = fields[key];
-          if (value instanceof Tensor && value.dtype !== dtype) fields[key] = cast(value, dtype);
+          if (value instanceof Tensor && value.dtype !== dtype && value.dtype !== 'int32') {
+            fields[key] = cast(value, dtype);
+          }
         }
       }
     });

@@ -10,10 +10,10 @@
  * JSON values per entry, and objects of at most 64 keys, all counted while parsing, so an oversized header
  * is refused after parsing no more than the allowed part.
  */
-import { Tensor } from '@tensorloom/autograd';
+import { Tensor, type TypedArray } from '@tensorloom/autograd';
 
 /** The element types a safetensors file may declare that TensorLoom reads (F16/BF16 load as float32). */
-export type SafetensorsDtype = 'F16' | 'BF16' | 'F32' | 'F64';
+export type SafetensorsDtype = 'F16' | 'BF16' | 'F32' | 'F64' | 'I32';
 
 /** A safetensors file's tensors together with its `__metadata__` string map. */
 export interface SafetensorsContents {
@@ -52,7 +52,11 @@ export interface ReadSafetensorsOptions {
 }
 
 /** Bytes per element of the dtypes we read. */
-const ITEM_SIZE: Record<SafetensorsDtype, number> = { F16: 2, BF16: 2, F32: 4, F64: 8 };
+const ITEM_SIZE: Record<SafetensorsDtype, number> = { F16: 2, BF16: 2, F32: 4, F64: 8, I32: 4 };
+
+/** The dtypes we write, in the order the reference writer lays them out (its Dtype enum, descending). */
+const WRITE_ORDER = { F64: 0, F32: 1, I32: 2 } as const;
+const WRITTEN_AS = { float64: 'F64', float32: 'F32', int32: 'I32' } as const;
 
 /** Dtypes the format defines that TensorLoom does not load; named so the error can say "unsupported", not "unknown". */
 const OTHER_DTYPES = new Set([
@@ -62,7 +66,6 @@ const OTHER_DTYPES = new Set([
   'U16',
   'I16',
   'U32',
-  'I32',
   'U64',
   'I64',
   'F8_E4M3',
@@ -334,14 +337,20 @@ export function halfBitsToFloatBits(h: number): number {
 }
 
 /** Decodes `count` little-endian elements of `dtype` from `src` into fresh (owned, aligned) storage. */
-function decode(dtype: SafetensorsDtype, src: Uint8Array, count: number): Float32Array | Float64Array {
-  if (dtype === 'F64' || dtype === 'F32') {
-    const out = dtype === 'F64' ? new Float64Array(count) : new Float32Array(count);
+function decode(dtype: SafetensorsDtype, src: Uint8Array, count: number): TypedArray {
+  if (dtype === 'F64' || dtype === 'F32' || dtype === 'I32') {
+    const out =
+      dtype === 'F64'
+        ? new Float64Array(count)
+        : dtype === 'I32'
+          ? new Int32Array(count)
+          : new Float32Array(count);
     if (LITTLE_ENDIAN) {
       new Uint8Array(out.buffer).set(src);
     } else {
       const view = new DataView(src.buffer, src.byteOffset, src.byteLength);
       if (out instanceof Float64Array) for (let i = 0; i < count; i++) out[i] = view.getFloat64(8 * i, true);
+      else if (out instanceof Int32Array) for (let i = 0; i < count; i++) out[i] = view.getInt32(4 * i, true);
       else for (let i = 0; i < count; i++) out[i] = view.getFloat32(4 * i, true);
     }
     return out;
@@ -379,9 +388,9 @@ function checkEntry(name: string, info: Json | undefined): Entry {
   if (!Object.hasOwn(ITEM_SIZE, dtype)) {
     if (OTHER_DTYPES.has(dtype))
       fail(
-        `tensor ${q(name)} has dtype ${dtype}, which TensorLoom does not load (supported: F16, BF16, F32, F64)`,
+        `tensor ${q(name)} has dtype ${dtype}, which TensorLoom does not load (supported: F16, BF16, F32, F64, I32)`,
       );
-    fail(`tensor ${q(name)} has unknown dtype ${q(dtype)} (supported: F16, BF16, F32, F64)`);
+    fail(`tensor ${q(name)} has unknown dtype ${q(dtype)} (supported: F16, BF16, F32, F64, I32)`);
   }
   if (!Array.isArray(shape)) fail(`tensor ${q(name)}: shape must be an array, got ${describe(shape)}`);
   for (const d of shape) {
@@ -412,8 +421,8 @@ function checkEntry(name: string, info: Json | undefined): Entry {
 }
 
 /**
- * Reads a safetensors file: its tensors and its `__metadata__`. F32 and F64 keep their dtype; F16 and BF16
- * are converted exactly to float32. Throws an `Error` starting with `loadSafetensors:` on any malformed input.
+ * Reads a safetensors file: its tensors and its `__metadata__`. F32, F64 and I32 keep their dtype (float32,
+ * float64, int32); F16 and BF16 are converted exactly to float32. Throws an `Error` starting with `loadSafetensors:` on any malformed input.
  */
 export function readSafetensors(
   bytes: Uint8Array,
@@ -537,9 +546,9 @@ function saveFail(message: string): never {
 }
 
 /**
- * Serializes tensors (float32 as F32, float64 as F64) and optional string metadata to safetensors bytes,
- * laid out as the reference writer does: tensors by descending dtype size then by name (so every tensor is
- * aligned to its element size), compact JSON header padded with spaces to a multiple of 8 bytes.
+ * Serializes tensors (float32 as F32, float64 as F64, int32 as I32) and optional string metadata to
+ * safetensors bytes, laid out as the reference writer does: tensors by dtype (F64, F32, I32: descending size,
+ * so every tensor is aligned to its element size) then by name, compact JSON header padded with spaces to a multiple of 8 bytes.
  */
 export function saveSafetensors(
   tensors: Record<string, Tensor>,
@@ -556,15 +565,15 @@ export function saveSafetensors(
         'more than readers accept by default',
     );
   }
-  const items: { name: string; tensor: Tensor; dtype: 'F32' | 'F64' }[] = [];
+  const items: { name: string; tensor: Tensor; dtype: keyof typeof WRITE_ORDER }[] = [];
   for (const name of names) {
     if (name === HEADER_KEY) saveFail('"__metadata__" is reserved and cannot name a tensor');
     if (name === FORBIDDEN_NAME) saveFail('tensor name "__proto__" is not allowed');
     const tensor = tensors[name];
     if (!(tensor instanceof Tensor)) saveFail(`value for ${q(name)} is not a Tensor`);
-    items.push({ name, tensor, dtype: tensor.dtype === 'float64' ? 'F64' : 'F32' });
+    items.push({ name, tensor, dtype: WRITTEN_AS[tensor.dtype] });
   }
-  items.sort((a, b) => ITEM_SIZE[b.dtype] - ITEM_SIZE[a.dtype] || compareCodePoints(a.name, b.name));
+  items.sort((a, b) => WRITE_ORDER[a.dtype] - WRITE_ORDER[b.dtype] || compareCodePoints(a.name, b.name));
 
   // The header JSON is assembled by hand: JSON.stringify of an object would list integer-like names ("0",
   // "10") first, while the reference writer lists the entries in data order.
@@ -603,6 +612,8 @@ export function saveSafetensors(
       out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), at);
     } else if (data instanceof Float64Array) {
       for (let i = 0; i < data.length; i++) view.setFloat64(at + 8 * i, data[i]!, true);
+    } else if (data instanceof Int32Array) {
+      for (let i = 0; i < data.length; i++) view.setInt32(at + 4 * i, data[i]!, true);
     } else {
       for (let i = 0; i < data.length; i++) view.setFloat32(at + 4 * i, data[i]!, true);
     }

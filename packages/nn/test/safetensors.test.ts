@@ -71,13 +71,15 @@ const f32 = (values: number[], shape = [values.length]) => tensor(values, { shap
 const f64 = (values: number[], shape = [values.length]) => tensor(values, { shape, dtype: 'float64' });
 
 describe('saveSafetensors / loadSafetensors round trip', () => {
-  it('keeps float32 and float64 bit for bit, incl. scalars, empty tensors and non-finite values', () => {
+  it('keeps float32, float64 and int32 bit for bit, incl. scalars, empty tensors and non-finite values', () => {
     const tensors = {
       w: f32([1.5, -0, Number.NaN, Infinity, -Infinity, 1e-45], [2, 3]),
       scalar: f64([Math.PI], []),
       empty: f32([], [0, 3]),
       empty64: f64([], [2, 0, 1]),
       big: f64([Number.MAX_VALUE, Number.MIN_VALUE, -0]),
+      ids: new Tensor(Int32Array.from([0, -1, 2 ** 24 + 1, 2 ** 31 - 1, -(2 ** 31)]), [5]),
+      noIds: new Tensor(new Int32Array(0), [0]),
     };
     const { tensors: back, metadata } = readSafetensors(
       saveSafetensors(tensors, { format: 'pt', note: 'hé' }),
@@ -204,6 +206,14 @@ describe('saveSafetensors / loadSafetensors round trip', () => {
           })
           .map((v) => f32(v, s)),
       ),
+      shape.chain((s) =>
+        fc
+          .array(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), {
+            minLength: s.reduce((a, b) => a * b, 1),
+            maxLength: s.reduce((a, b) => a * b, 1),
+          })
+          .map((v) => new Tensor(Int32Array.from(v), s)),
+      ),
     );
     const metaArb = fc.option(
       fc.dictionary(name, fc.string({ unit: 'binary', maxLength: 8 }), { maxKeys: 3, noNullPrototype: true }),
@@ -287,6 +297,7 @@ describe('files written from PyTorch tensors', () => {
   it('has the fixtures and records the torch version', () => {
     expect(files.sort()).toEqual([
       'torch_dtypes.safetensors',
+      'torch_int32.safetensors',
       'torch_lstm.safetensors',
       'torch_mixed.safetensors',
     ]);
@@ -301,7 +312,7 @@ describe('files written from PyTorch tensors', () => {
       expect(Object.keys(tensors).sort()).toEqual(Object.keys(want.tensors).sort());
       for (const [name, w] of Object.entries(want.tensors)) {
         const t = tensors[name]!;
-        expect(t.dtype, name).toBe(w.dtype === 'F64' ? 'float64' : 'float32');
+        expect(t.dtype, name).toBe(w.dtype === 'F64' ? 'float64' : w.dtype === 'I32' ? 'int32' : 'float32');
         expect(t.shape, name).toEqual(w.shape);
         // Object.is: NaN equals NaN, but 0 and -0 differ.
         const bad = w.values.map(num).filter((v, i) => !Object.is(t.data[i], v));
@@ -318,13 +329,22 @@ describe('files written from PyTorch tensors', () => {
       expect(ofType.some((t) => t.shape.length === 0)).toBe(true);
       expect(ofType.some((t) => t.shape.includes(0))).toBe(true);
     }
+    const int32 = Object.values(expected.files['torch_int32.safetensors']!.tensors).filter(
+      (t) => t.dtype === 'I32',
+    );
+    expect(int32.some((t) => t.shape.length === 0)).toBe(true);
+    expect(int32.some((t) => t.shape.includes(0))).toBe(true);
+    // The extremes, and an id float32 would round to its neighbour.
+    expect(int32.flatMap((t) => t.values)).toEqual(
+      expect.arrayContaining([2 ** 31 - 1, -(2 ** 31), 2 ** 24 + 1]),
+    );
     const lstm = loadSafetensors(readFileSync(new URL('torch_lstm.safetensors', FIXTURES)));
     expect(lstm.weight_ih_l0!.shape).toEqual([16, 3]);
     expect(lstm.weight_hh_l1_reverse!.shape).toEqual([16, 4]);
     expect(lstm.bias_ih_l1!.shape).toEqual([16]);
   });
 
-  for (const file of ['torch_mixed.safetensors', 'torch_lstm.safetensors']) {
+  for (const file of ['torch_mixed.safetensors', 'torch_int32.safetensors', 'torch_lstm.safetensors']) {
     it(`${file}: our writer reproduces the file byte for byte`, () => {
       const bytes = new Uint8Array(readFileSync(new URL(file, FIXTURES)));
       const { tensors, metadata } = readSafetensors(bytes);
@@ -432,7 +452,7 @@ describe('untrusted input: every malformed file throws a clear loadSafetensors e
     expectLoadError(build({ a: { ...good, dtype: 'f32' } }, 8), /unknown dtype "f32"/);
     expectLoadError(
       build({ a: { dtype: 'I64', shape: [1], data_offsets: [0, 8] } }, 8),
-      /tensor "a" has dtype I64, which TensorLoom does not load \(supported: F16, BF16, F32, F64\)/,
+      /tensor "a" has dtype I64, which TensorLoom does not load \(supported: F16, BF16, F32, F64, I32\)/,
     );
   });
 
@@ -611,13 +631,13 @@ describe('untrusted input: property tests on corrupted files', () => {
       fc.constantFrom('a', 'b', 'w.0', 'bias', 'constructor'),
       fc
         .tuple(
-          fc.constantFrom('float32', 'float64') as fc.Arbitrary<'float32' | 'float64'>,
+          fc.constantFrom('float32', 'float64', 'int32') as fc.Arbitrary<'float32' | 'float64' | 'int32'>,
           fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 3 }),
         )
         .map(([dtype, shape]) => {
           const n = shape.reduce((a, b) => a * b, 1);
           return tensor(
-            Array.from({ length: n }, (_, i) => i - 1.5),
+            Array.from({ length: n }, (_, i) => (dtype === 'int32' ? i - 1 : i - 1.5)),
             { shape, dtype },
           );
         }),

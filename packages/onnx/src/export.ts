@@ -170,7 +170,8 @@ function checkNames(what: string, names: readonly string[] | undefined, count: n
 /**
  * Exports `module` to ONNX: the bytes of a `.onnx` model computing `module.forward(...exampleInputs)` in
  * evaluation mode, with the parameters as initializers. Graph inputs are the tensors and integer arrays of
- * `exampleInputs` (embedding ids, `lengths`); batch, sequence and other non-feature dims are dynamic.
+ * `exampleInputs` (embedding ids, `lengths`; an int32 tensor is an INT32 input); batch, sequence and other
+ * non-feature dims are dynamic.
  *
  * Exports `Linear`, `Embedding`, `LayerNorm`, `Dropout` (identity), `Identity`, `Tanh`, `Sigmoid`, `ReLU`,
  * `GELU`, `Softmax`, `LogSoftmax`, and `LSTM`, `GRU`, `RNN` with every option (an LSTM's `projSize` as Scan
@@ -209,10 +210,17 @@ export function exportOnnx(
   /** Graph inputs typed by no layer: float for tensors, the index type for integer arrays. */
   const defaults = new Map<Value, ElemType>();
   inputLeaves.forEach((leaf, i) => {
-    if (leaf instanceof Tensor && leaf.dtype !== 'float32')
-      throw new Error(`exportOnnx: input ${inputNames[i]} is ${leaf.dtype}; only float32 inputs export`);
+    if (leaf instanceof Tensor && leaf.dtype === 'float64')
+      throw new Error(
+        `exportOnnx: input ${inputNames[i]} is float64; only float32 inputs (and int32 ids and lengths) export`,
+      );
     const shape = leaf instanceof Tensor ? leaf.shape : [leaf.length];
-    const v = g.input(inputNames[i]!, shape, null);
+    // An int32 tensor (ids, lengths) is an INT32 input whatever indexType says: it is its own dtype.
+    const v = g.input(
+      inputNames[i]!,
+      shape,
+      leaf instanceof Tensor && leaf.dtype === 'int32' ? 'int32' : null,
+    );
     if (v.name !== inputNames[i]) throw new Error(`exportOnnx: input name ${inputNames[i]} is given twice`);
     defaults.set(v, leaf instanceof Tensor ? 'float' : indexType);
     values.set(leaf, v);

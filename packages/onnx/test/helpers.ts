@@ -4,11 +4,16 @@ import { GRU, LSTM, RNN } from '@tensorloom/lstm';
 import * as ort from 'onnxruntime-node';
 
 /** A feed: a float tensor, or integer ids / lengths with their ONNX element type. */
-export type Feed = Tensor | { int64: readonly number[]; dims: number[] } | { int32: readonly number[] };
+export type Feed =
+  | Tensor
+  | { int64: readonly number[]; dims: number[] }
+  | { int32: readonly number[]; dims?: number[] };
 
 function toOrt(feed: Feed): ort.Tensor {
   if ('int64' in feed) return new ort.Tensor('int64', BigInt64Array.from(feed.int64, BigInt), feed.dims);
-  if ('int32' in feed) return new ort.Tensor('int32', Int32Array.from(feed.int32), [feed.int32.length]);
+  if ('int32' in feed)
+    return new ort.Tensor('int32', Int32Array.from(feed.int32), feed.dims ?? [feed.int32.length]);
+  if (feed.dtype === 'int32') return new ort.Tensor('int32', Int32Array.from(feed.data), [...feed.shape]);
   return new ort.Tensor('float32', Float32Array.from(feed.data), [...feed.shape]);
 }
 

@@ -135,6 +135,36 @@ describe('a user module of supported layers', () => {
     expect(maxError(hN, actual.h_n!)).toBeLessThanOrEqual(1e-5);
   });
 
+  it('exports int32 tensors (ids, lengths) as INT32 inputs whatever indexType says', async () => {
+    manualSeed(6);
+    class Tagged extends Module {
+      embed = new Embedding(11, 6);
+      lstm = new LSTM({ inputSize: 6, hiddenSize: 8, batchFirst: true });
+      forward(ids: Tensor, lengths: Tensor): Tensor {
+        return this.lstm.forward(this.embed.forward(ids), null, { lengths })[0];
+      }
+    }
+    const model = new Tagged();
+    const ids = tensor([1, 2, 3, 4, 5, 6], { dtype: 'int32', shape: [2, 3] });
+    const bytes = exportOnnx(model, [ids, tensor([3, 2], { dtype: 'int32' })], {
+      inputNames: ['ids', 'lengths'],
+    });
+    const { inputs } = await signature(bytes);
+    expect(inputs).toEqual([
+      { name: 'ids', type: 'int32', shape: ['batch', 'sequence'] },
+      { name: 'lengths', type: 'int32', shape: ['batch'] },
+    ]);
+    model.eval();
+    const values = Array.from({ length: 3 * 4 }, (_, i) => (i * 5 + 1) % 11);
+    const feedIds = tensor(values, { dtype: 'int32', shape: [3, 4] });
+    const feedLengths = tensor([4, 1, 3], { dtype: 'int32' });
+    const { output } = await runOrt(bytes, { ids: feedIds, lengths: feedLengths });
+    expect(maxError(model.forward(feedIds, feedLengths), output!)).toBeLessThanOrEqual(1e-5);
+    expect(() => exportOnnx(model, [ids.to('float64'), tensor([3, 2], { dtype: 'int32' })])).toThrow(
+      'exportOnnx: input input_0 is float64; only float32 inputs (and int32 ids and lengths) export',
+    );
+  });
+
   it('exports int32 ids on request, and a module called twice shares its weights', async () => {
     manualSeed(5);
     const embed = new Embedding(7, 4);

@@ -231,6 +231,10 @@ export const sub: BinaryKernel = (a, b, out) => {
 export const mul: BinaryKernel = (a, b, out) => {
   for (let i = 0; i < out.length; i++) out[i] = a[i]! * b[i]!;
 };
+/** int32 product, wrapping like Int32Array (a double product past 2^53 would lose the low bits). */
+export const imul: BinaryKernel = (a, b, out) => {
+  for (let i = 0; i < out.length; i++) out[i] = Math.imul(a[i]!, b[i]!);
+};
 export const div: BinaryKernel = (a, b, out) => {
   for (let i = 0; i < out.length; i++) out[i] = a[i]! / b[i]!;
 };

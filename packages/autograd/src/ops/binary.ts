@@ -2,21 +2,37 @@
  * Elementwise binary ops with NumPy broadcasting, and `where`. Broadcasting is handled once, in `binary`:
  * operands are read at the output's shape, and each operand's gradient is summed back to its own shape
  * with `sumTo` (the VJP of broadcasting), so the per-op rules below are written as if shapes agreed.
+ * Operands are brought to one dtype by `coerce` (PyTorch's type promotion); int32 results wrap like
+ * Int32Array, `div` of integers is true division (float32), and integer `pow` is refused.
  */
 import { isGradEnabled, record } from '../engine.ts';
 import * as k from '../kernels/elementwise.ts';
 import { markSaved } from '../lazy.ts';
-import { broadcastShapes, repeatsAlongLeadingDims } from '../shape.ts';
+import { broadcastShapes, fmt, repeatsAlongLeadingDims } from '../shape.ts';
 import type { Tensor, TensorLike } from '../tensor.ts';
 import { zerosLike } from './creation.ts';
-import { coerce, dataAt, elementwise, empty } from './helpers.ts';
+import { coerce, dataAt, elementwise, empty, floatOperand } from './helpers.ts';
 import { sumTo } from './movement.ts';
 import { abs, log } from './unary.ts';
 
 type Rule = (g: Tensor, a: Tensor, b: Tensor, y: Tensor) => [Tensor | null, Tensor | null];
 
+/** int32 kernels where the float kernel's double arithmetic would not wrap exactly (a product past 2^53). */
+const INT32_KERNELS: Readonly<Record<string, k.BinaryKernel>> = { mul: k.imul };
+
+/** Ops whose result is not an integer: int32 operands are computed in float32 (PyTorch's true division). */
+const FLOAT_RESULT = new Set(['div']);
+
 function compute(op: string, a: TensorLike, b: TensorLike, kernel: k.BinaryKernel): [Tensor, Tensor, Tensor] {
-  const [ta, tb] = coerce(op, a, b) as [Tensor, Tensor];
+  let [ta, tb] = coerce(op, a, b) as [Tensor, Tensor];
+  if (ta.dtype === 'int32') {
+    if (FLOAT_RESULT.has(op)) [ta, tb] = [floatOperand(ta), floatOperand(tb)];
+    else if (op === 'pow') {
+      throw new Error(
+        `pow: integer powers of int32 tensors are not supported (shapes ${fmt(ta.shape)} and ${fmt(tb.shape)}); convert with .to('float32')`,
+      );
+    } else kernel = INT32_KERNELS[op] ?? kernel;
+  }
   const shape = broadcastShapes(op, ta.shape, tb.shape);
   return [ta, tb, elementwise(op, [ta, tb], shape, () => eager(ta, tb, shape, kernel))];
 }
@@ -67,7 +83,10 @@ function binary(
   });
 }
 
-/** A comparison: 1 where it holds, else 0, in the inputs' dtype; not differentiable. */
+/**
+ * A comparison: 1 where it holds, else 0, in the operands' common dtype (PyTorch gives bool; int32 inputs
+ * give int32); not differentiable.
+ */
 function comparison(op: string, a: TensorLike, b: TensorLike, kernel: k.BinaryKernel): Tensor {
   return compute(op, a, b, kernel)[2];
 }
@@ -202,10 +221,11 @@ export function ne(a: TensorLike, b: TensorLike): Tensor {
  */
 export function where(condition: TensorLike, a: TensorLike, b: TensorLike): Tensor {
   const [ta, tb] = coerce('where', a, b) as [Tensor, Tensor];
-  // The condition is only read, so its dtype need not match.
-  const [tc] = coerce('where', typeof condition === 'number' ? condition : condition.to(ta.dtype)) as [
-    Tensor,
-  ];
+  // The condition is only read, so its dtype need not match. Into int32 it goes as 0/1, since casting a
+  // float condition such as 0.5 would truncate it to 0.
+  let cond = condition;
+  if (typeof cond !== 'number' && ta.dtype === 'int32' && cond.dtype !== 'int32') cond = ne(cond, 0);
+  const [tc] = coerce('where', typeof cond === 'number' ? cond : cond.to(ta.dtype)) as [Tensor];
   const shape = broadcastShapes('where', tc.shape, ta.shape, tb.shape);
   const y = elementwise('where', [tc, ta, tb], shape, () => {
     const out = empty(shape, ta.dtype);

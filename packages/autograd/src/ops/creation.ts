@@ -1,12 +1,25 @@
 /** Tensor creation: from data, constants, ranges and seeded random draws. */
-import { allocate, checkDtype, type DType, type TypedArray } from '../dtype.ts';
-import { normal, uniform } from '../random.ts';
+import {
+  allocate,
+  checkDtype,
+  type DType,
+  FLOAT_DTYPES,
+  INT32_MAX,
+  INT32_MIN,
+  type TypedArray,
+  toInt32,
+  toInt32Array,
+} from '../dtype.ts';
+import { normal, uniform, uniformInt } from '../random.ts';
 import { checkShape, fmt, type Shape, sizeOf } from '../shape.ts';
 import { type NestedArray, Tensor } from '../tensor.ts';
 
 /** Options of the tensor factories. */
 export interface CreateOptions {
-  /** Element type. Default `'float32'` (or the data's own, where given). */
+  /**
+   * Element type. Default `'float32'` (or the data's own, where given; `randint`'s is `'int32'`). Values
+   * stored as int32 are truncated toward zero; one outside the int32 range is an error.
+   */
   dtype?: DType;
   /** Make the new tensor a leaf that receives gradients. Default false. */
   requiresGrad?: boolean;
@@ -24,10 +37,23 @@ function finish(data: TypedArray, shape: Shape, options: CreateOptions): Tensor 
   return t;
 }
 
-function dtypeFrom(op: string, options: CreateOptions, fallback: DType = 'float32'): DType {
+function dtypeFrom(
+  op: string,
+  options: CreateOptions,
+  fallback: DType = 'float32',
+  allowed: readonly DType[] | undefined = undefined,
+): DType {
   const dtype = options.dtype ?? fallback;
-  checkDtype(op, dtype);
+  checkDtype(op, dtype, allowed);
   return dtype;
+}
+
+/** Storage of `dtype` holding `values` (computed as doubles), int32 ones checked by `toInt32`. */
+function storageOf(op: string, dtype: DType, values: Float64Array): TypedArray {
+  if (dtype === 'int32') return toInt32Array(op, values, 'value');
+  const out = allocate(dtype, values.length);
+  out.set(values);
+  return out;
 }
 
 /** Infers the shape of nested arrays, checking they are rectangular. */
@@ -65,23 +91,25 @@ function flattenInto(
 
 /**
  * A tensor from a number, nested arrays, a flat `number[]` or a typed array (copied). The dtype follows a
- * Float64Array input, else defaults to float32.
+ * Float64Array or Int32Array input, else defaults to float32.
  */
 export function tensor(data: NestedArray | ArrayLike<number>, options: TensorOptions = {}): Tensor {
-  const fallback = data instanceof Float64Array ? 'float64' : 'float32';
+  const fallback =
+    data instanceof Float64Array ? 'float64' : data instanceof Int32Array ? 'int32' : 'float32';
   const dtype = dtypeFrom('tensor', options, fallback);
   if (typeof data === 'number') {
     const out = allocate(dtype, 1);
-    out[0] = data;
+    out[0] = dtype === 'int32' ? toInt32('tensor', data, 'the value') : data;
     if (options.shape && sizeOf(options.shape) !== 1)
       throw new Error(`tensor: one value cannot fill shape ${fmt(options.shape)}`);
     return finish(out, options.shape ?? [], options);
   }
   if (Array.isArray(data) && !options.shape) {
     const shape = nestedShape(data as NestedArray);
-    const out = allocate(dtype, sizeOf(shape));
+    // int32 values are read as doubles first, so that each can be checked before it is truncated.
+    const out = allocate(dtype === 'int32' ? 'float64' : dtype, sizeOf(shape));
     flattenInto(data as NestedArray, shape, 0, out, { i: 0 });
-    return finish(out, shape, options);
+    return finish(dtype === 'int32' ? toInt32Array('tensor', out, 'value') : out, shape, options);
   }
   const flat = data as ArrayLike<number>;
   const shape = options.shape ?? [flat.length];
@@ -91,20 +119,21 @@ export function tensor(data: NestedArray | ArrayLike<number>, options: TensorOpt
       `tensor: ${flat.length} values do not fill shape ${fmt(shape)} (${sizeOf(shape)} needed)`,
     );
   }
-  const out = allocate(dtype, flat.length);
+  const out = allocate(dtype === 'int32' ? 'float64' : dtype, flat.length);
   for (let i = 0; i < flat.length; i++) {
     const v = flat[i];
     if (typeof v !== 'number') throw new Error(`tensor: element ${i} is ${typeof v}, expected a number`);
     out[i] = v;
   }
-  return finish(out, shape, options);
+  return finish(dtype === 'int32' ? toInt32Array('tensor', out, 'value') : out, shape, options);
 }
 
 /** A tensor filled with `value`. */
 export function full(shape: Shape, value: number, options: CreateOptions = {}): Tensor {
   checkShape('full', shape);
-  const data = allocate(dtypeFrom('full', options), sizeOf(shape));
-  if (value !== 0) data.fill(value);
+  const dtype = dtypeFrom('full', options);
+  const data = allocate(dtype, sizeOf(shape));
+  if (value !== 0) data.fill(dtype === 'int32' ? toInt32('full', value, 'the fill value') : value);
   return finish(data, shape, options);
 }
 
@@ -124,19 +153,21 @@ export function arange(start: number, end?: number, step = 1, options: CreateOpt
   if (step === 0 || !Number.isFinite(step))
     throw new Error(`arange: step must be a finite non-zero number, got ${step}`);
   const n = Math.max(0, Math.ceil((end - start) / step));
-  const data = allocate(dtypeFrom('arange', options), n);
-  for (let i = 0; i < n; i++) data[i] = start + i * step;
-  return finish(data, [n], options);
+  const dtype = dtypeFrom('arange', options);
+  const values = new Float64Array(n);
+  for (let i = 0; i < n; i++) values[i] = start + i * step;
+  return finish(storageOf('arange', dtype, values), [n], options);
 }
 
 /** `steps` evenly spaced values from start to end inclusive. */
 export function linspace(start: number, end: number, steps: number, options: CreateOptions = {}): Tensor {
   if (!Number.isInteger(steps) || steps < 0)
     throw new Error(`linspace: steps must be an integer >= 0, got ${steps}`);
-  const data = allocate(dtypeFrom('linspace', options), steps);
+  const dtype = dtypeFrom('linspace', options);
+  const values = new Float64Array(steps);
   const delta = steps > 1 ? (end - start) / (steps - 1) : 0;
-  for (let i = 0; i < steps; i++) data[i] = start + i * delta;
-  return finish(data, [steps], options);
+  for (let i = 0; i < steps; i++) values[i] = start + i * delta;
+  return finish(storageOf('linspace', dtype, values), [steps], options);
 }
 
 /** The n×m identity (m defaults to n). */
@@ -150,7 +181,7 @@ export function eye(n: number, m = n, options: CreateOptions = {}): Tensor {
 /** Uniform samples in [0, 1), from the seeded generator. */
 export function rand(shape: Shape, options: CreateOptions = {}): Tensor {
   checkShape('rand', shape);
-  const data = allocate(dtypeFrom('rand', options), sizeOf(shape));
+  const data = allocate(dtypeFrom('rand', options, 'float32', FLOAT_DTYPES), sizeOf(shape));
   for (let i = 0; i < data.length; i++) data[i] = uniform();
   return finish(data, shape, options);
 }
@@ -158,19 +189,31 @@ export function rand(shape: Shape, options: CreateOptions = {}): Tensor {
 /** Standard normal samples, from the seeded generator. */
 export function randn(shape: Shape, options: CreateOptions = {}): Tensor {
   checkShape('randn', shape);
-  const data = allocate(dtypeFrom('randn', options), sizeOf(shape));
+  const data = allocate(dtypeFrom('randn', options, 'float32', FLOAT_DTYPES), sizeOf(shape));
   for (let i = 0; i < data.length; i++) data[i] = normal();
   return finish(data, shape, options);
 }
 
-/** Uniform integers in [low, high), from the seeded generator. */
+/**
+ * Uniform integers in [low, high), from the seeded generator: int32 by default (PyTorch's default is int64),
+ * or float32/float64 with `dtype`. Every value is exact in int32 (so low ≥ −2^31 and high ≤ 2^31) and in
+ * float64 (|low|, |high| ≤ 2^53); float32 rounds values past 2^24, as its storage must.
+ */
 export function randint(low: number, high: number, shape: Shape, options: CreateOptions = {}): Tensor {
   checkShape('randint', shape);
   if (!(Number.isInteger(low) && Number.isInteger(high) && high > low)) {
     throw new Error(`randint: expected integers low < high, got low=${low}, high=${high}`);
   }
-  const data = allocate(dtypeFrom('randint', options), sizeOf(shape));
-  for (let i = 0; i < data.length; i++) data[i] = low + Math.floor(uniform() * (high - low));
+  const dtype = dtypeFrom('randint', options, 'int32');
+  const [min, max] = dtype === 'int32' ? [INT32_MIN, INT32_MAX + 1] : [-(2 ** 53), 2 ** 53];
+  if (low < min || high > max || high - low > 2 ** 53) {
+    throw new Error(
+      `randint: [${low}, ${high}) does not fit ${dtype} (expected ${min} <= low < high <= ${max}${dtype === 'int32' ? "; pass { dtype: 'float64' } for a wider range" : ''})`,
+    );
+  }
+  const data = allocate(dtype, sizeOf(shape));
+  const range = high - low;
+  for (let i = 0; i < data.length; i++) data[i] = low + uniformInt(range);
   return finish(data, shape, options);
 }
 

@@ -1,5 +1,5 @@
 /** Small pieces every op family uses: coercing numbers, checking dtypes, allocating results. */
-import { allocate, type DType, type TypedArray } from '../dtype.ts';
+import { allocate, type DType, promote, promoteScalar, type TypedArray, toInt32 } from '../dtype.ts';
 import { expand } from '../kernels/strided.ts';
 import { isFusionEnabled, pendingNode } from '../lazy.ts';
 import { fmt, type Shape, shapesEqual, sizeOf } from '../shape.ts';
@@ -25,20 +25,18 @@ function describe(x: unknown): string {
 }
 
 /**
- * Brings the operands of an op to tensors of one dtype: numbers become scalars of the tensors' dtype,
- * and mixing float32 with float64 is an error (convert explicitly with `.to()`).
+ * Brings the operands of an op to tensors of one dtype, by PyTorch's type promotion (`promote`,
+ * `promoteScalar`): int32 operands meeting a float operand (or a non-integral number) are converted to that
+ * float dtype; numbers become scalars of the common dtype. Mixing float32 with float64 is an error (convert
+ * explicitly with `.to()`). With only numbers, the dtype is float32.
  */
 export function coerce(op: string, ...xs: TensorLike[]): Tensor[] {
-  const first = xs.find(isTensor);
-  const dtype = first?.dtype ?? 'float32';
-  return xs.map((x, i) => {
-    if (typeof x === 'number') {
-      const data = allocate(dtype, 1);
-      data[0] = x;
-      return new Tensor(data, []);
-    }
+  let dtype: DType | null = null;
+  xs.forEach((x, i) => {
+    if (typeof x === 'number') return;
     checkTensor(op, x, `argument ${i}`);
-    if (x.dtype !== dtype) {
+    const joined: DType | null = dtype === null ? x.dtype : promote(dtype, x.dtype);
+    if (joined === null) {
       throw new Error(
         `${op}: dtype mismatch: ${xs
           .filter(isTensor)
@@ -46,8 +44,45 @@ export function coerce(op: string, ...xs: TensorLike[]): Tensor[] {
           .join(' vs ')}; convert with .to()`,
       );
     }
-    return x;
+    dtype = joined;
   });
+  let common: DType = dtype ?? 'float32';
+  for (const x of xs) if (typeof x === 'number') common = promoteScalar(common, x);
+  return xs.map((x) => {
+    if (typeof x !== 'number') return x.dtype === common ? x : widen(x, common);
+    const data = allocate(common, 1);
+    data[0] = common === 'int32' ? toInt32(op, x, 'a number meeting an int32 tensor') : x;
+    return new Tensor(data, []);
+  });
+}
+
+/**
+ * An int32 tensor's values in a float dtype (exact in float64 and, below 2^24, in float32). Not recorded:
+ * an int32 tensor never requires grad.
+ */
+function widen(x: Tensor, dtype: DType): Tensor {
+  const y = empty(x.shape, dtype);
+  y.data.set(x.data);
+  return y;
+}
+
+/** `x` converted to float32 if it is int32 (ops whose results are not integers: exp, sqrt, division, …). */
+export function floatOperand(x: Tensor): Tensor {
+  return x.dtype === 'int32' ? widen(x, 'float32') : x;
+}
+
+/**
+ * Throws unless the tensors share one float dtype: for ops with no integer form (matrix products), which
+ * PyTorch also refuses to mix.
+ */
+export function checkFloatOperands(op: string, ...xs: Tensor[]): void {
+  const first = xs[0]!.dtype;
+  if (xs.every((x) => x.dtype === first) && first !== 'int32') return;
+  const listed = xs.map((t) => `${t.dtype} ${fmt(t.shape)}`).join(' vs ');
+  if (xs.some((x) => x.dtype === 'int32')) {
+    throw new Error(`${op}: int32 operands are not supported (${listed}); convert with .to('float32')`);
+  }
+  throw new Error(`${op}: dtype mismatch: ${listed}; convert with .to()`);
 }
 
 /** The data of `x` laid out at the broadcast shape `shape` (no copy when the shapes already agree). */
@@ -60,7 +95,8 @@ export function dataAt(x: Tensor, shape: Shape): TypedArray {
 
 /**
  * An elementwise op's result: pending (fused with its neighbours when it is read, see lazy.ts) while fusion
- * is on, else computed at once by `eager`.
+ * is on, else computed at once by `eager`. int32 ops always run `eager`: fused kernels compute in float32 or
+ * float64, and integer arithmetic must wrap like Int32Array instead.
  */
 export function elementwise(
   op: string,
@@ -69,6 +105,6 @@ export function elementwise(
   eager: () => Tensor,
   params: readonly number[] = [],
 ): Tensor {
-  if (!isFusionEnabled()) return eager();
+  if (!isFusionEnabled() || args[args.length - 1]!.dtype === 'int32') return eager();
   return new Tensor(null, shape, pendingNode(op, args, params, eager), args[args.length - 1]!.dtype);
 }

@@ -10,7 +10,7 @@ import { matmul as matmulKernel } from '../kernels/matmul.ts';
 import { keepResident, withResidentScope } from '../kernels/wasm/module.ts';
 import { broadcastShapes, fmt, sizeOf } from '../shape.ts';
 import type { Tensor } from '../tensor.ts';
-import { checkTensor, coerce, empty } from './helpers.ts';
+import { checkFloatOperands, checkTensor, empty } from './helpers.ts';
 import { broadcastTo, reshape, squeeze, unsqueeze } from './movement.ts';
 import { sum } from './reduce.ts';
 
@@ -31,7 +31,7 @@ export function gemm(a: Tensor, b: Tensor, options: GemmOptions = {}): Tensor {
   const { transA = false, transB = false } = options;
   checkTensor('gemm', a);
   checkTensor('gemm', b);
-  coerce('gemm', a, b);
+  checkFloatOperands('gemm', a, b);
   const rank = a.ndim;
   if ((rank !== 2 && rank !== 3) || b.ndim !== rank || (rank === 3 && a.shape[0] !== b.shape[0])) {
     throw new Error(
@@ -84,7 +84,7 @@ export function gemm(a: Tensor, b: Tensor, options: GemmOptions = {}): Tensor {
 export function matmul(a: Tensor, b: Tensor): Tensor {
   checkTensor('matmul', a);
   checkTensor('matmul', b);
-  coerce('matmul', a, b); // mixed dtypes are reported as matmul's, not as the gemm inside it
+  checkFloatOperands('matmul', a, b); // mixed dtypes are reported as matmul's, not as the gemm inside it
   if (a.ndim === 0 || b.ndim === 0)
     throw new Error(
       `matmul: both arguments need at least 1 dimension, got ${fmt(a.shape)} and ${fmt(b.shape)}`,
@@ -113,8 +113,8 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
   checkTensor('linear', x);
   checkTensor('linear', weight, 'weight');
-  if (bias) coerce('linear', x, weight, bias);
-  else coerce('linear', x, weight);
+  if (bias) checkFloatOperands('linear', x, weight, bias);
+  else checkFloatOperands('linear', x, weight);
   if (weight.ndim !== 2 || x.ndim === 0 || x.shape[x.ndim - 1] !== weight.shape[1]) {
     throw new Error(
       `linear: input ${fmt(x.shape)} does not match weight ${fmt(weight.shape)} (expected input [..., ${weight.shape[1]}])`,

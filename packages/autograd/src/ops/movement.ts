@@ -3,7 +3,7 @@
  * indexed reads/writes. Each gradient moves g back the way the data came: a permutation's VJP is the
  * inverse permutation, a slice's is zero padding, a gather's is a scatter-add, broadcasting's is a sum.
  */
-import { allocate, checkDtype, type DType } from '../dtype.ts';
+import { allocate, checkDtype, type DType, toInt32Array } from '../dtype.ts';
 import { record, recordMulti } from '../engine.ts';
 import { expand, narrowInto, narrow as narrowKernel, permute as permuteKernel } from '../kernels/strided.ts';
 import { isFusionEnabled, pendingNode, realizeInto } from '../lazy.ts';
@@ -22,18 +22,24 @@ import { zeros } from './creation.ts';
 import { checkTensor, empty } from './helpers.ts';
 import { sum } from './reduce.ts';
 
-/** Integer indices: a plain array, an Int32Array, or a tensor holding whole numbers. */
+/**
+ * Integer indices: a plain array, an Int32Array, or a tensor: int32 (exact for any id), or float holding whole
+ * numbers (exact below 2^24 in float32), accepted as before int32 existed.
+ */
 export type IndexLike = readonly number[] | Int32Array | Tensor;
 
-/** Reads and validates indices into a dimension of size `bound`. Negative indices are not accepted. */
-function toIndices(op: string, index: IndexLike, bound: number): Int32Array {
+/**
+ * Reads and validates indices into a dimension of size `bound` (`what` names the argument in errors).
+ * Negative indices are not accepted. An index tensor is only read: it receives no gradient.
+ */
+function toIndices(op: string, index: IndexLike, bound: number, what = 'index'): Int32Array {
   const values: ArrayLike<number> = index instanceof Tensor ? index.data : index;
   const out = new Int32Array(values.length);
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
     if (!Number.isInteger(v) || v < 0 || v >= bound) {
       throw new Error(
-        `${op}: index ${v} at position ${i} is out of range for a dimension of size ${bound} (expected an integer in [0, ${bound - 1}])`,
+        `${op}: ${what} ${v} at position ${i} is ${Number.isInteger(v) ? 'out of range' : 'not an integer'} for a dimension of size ${bound} (expected an integer in [0, ${bound - 1}])`,
       );
     }
     out[i] = v;
@@ -44,10 +50,11 @@ function toIndices(op: string, index: IndexLike, bound: number): Int32Array {
 /**
  * A pending view of x's elements (lazy.ts): input dim j is read at output dim `map[2j]` (−1: a fixed index)
  * plus offset `map[2j + 1]`. Consumers read through it without a copy; reading it alone copies once. With
- * fusion off, `copy` makes the elements at once.
+ * fusion off, or for int32 (fused kernels are float32 or float64), `copy` makes the elements at once.
  */
 function view(x: Tensor, shape: Shape, map: readonly number[], copy: (y: Tensor) => void): Tensor {
-  if (isFusionEnabled()) return new Tensor(null, shape, pendingNode('view', [x], map), x.dtype);
+  if (isFusionEnabled() && x.dtype !== 'int32')
+    return new Tensor(null, shape, pendingNode('view', [x], map), x.dtype);
   const y = empty(shape, x.dtype);
   copy(y);
   return y;
@@ -406,7 +413,10 @@ export function chunk(x: Tensor, chunks: number, dim = 0): Tensor[] {
   return split(x, Math.max(1, Math.ceil(x.shape[d]! / chunks)), d);
 }
 
-/** Rows (slices along `dim`) picked by `index`, in order, repeats allowed.  ∂: indexAdd of g into zeros. */
+/**
+ * Rows (slices along `dim`) picked by `index`, in order, repeats allowed.  ∂: indexAdd of g into zeros
+ * (the index gets none).
+ */
 export function indexSelect(x: Tensor, dim: number, index: IndexLike): Tensor {
   checkTensor('indexSelect', x);
   const d = normalizeDim('indexSelect', dim, x.ndim);
@@ -499,6 +509,7 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
 export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): Tensor {
   checkTensor('scatterAdd', x);
   checkTensor('scatterAdd', src, 'src');
+  checkTensor('scatterAdd', index, 'index');
   const d = normalizeDim('scatterAdd', dim, x.ndim);
   if (!shapesEqual(src.shape, index.shape) || src.dtype !== x.dtype) {
     throw new Error(
@@ -523,11 +534,17 @@ export function clone(x: Tensor): Tensor {
   return record('clone', [x], new Tensor(x.data.slice(), x.shape), (g) => [g]);
 }
 
-/** Converts to another dtype (a copy; the same tensor if the dtype already matches).  ∂: g cast back. */
+/**
+ * Converts to another dtype (a copy; the same tensor if the dtype already matches).  ∂: g cast back.
+ * To int32, values are truncated toward zero (PyTorch's `.to(torch.int32)`); NaN, ±∞ and values outside the
+ * int32 range are an error. The int32 result is not differentiable (it records nothing, as PyTorch's integer
+ * results do not require grad). From int32, float64 is exact and float32 rounds past 2^24.
+ */
 export function cast(x: Tensor, dtype: DType): Tensor {
   checkTensor('cast', x);
   checkDtype('cast', dtype);
   if (x.dtype === dtype) return x;
+  if (dtype === 'int32') return new Tensor(toInt32Array('cast', x.data, `value of ${fmt(x.shape)}`), x.shape);
   const data = allocate(dtype, x.size);
   data.set(x.data);
   return record('cast', [x], new Tensor(data, x.shape), (g) => [cast(g, x.dtype)]);

@@ -42,8 +42,9 @@ function finish(kept: Tensor, dims: readonly number[], keepdim: boolean): Tensor
 
 /**
  * Σ over `dim` (all dims when omitted).  ∂/∂x = 1, so the gradient is g broadcast back to x's shape.
- * A sum over the last dim alone is pending while fusion is on (see lazy.ts): realized in the kernel of the
- * elementwise ops that read it, when their loop runs over x's shape (layer norm, softmax, a variance).
+ * A float sum over the last dim alone is pending while fusion is on (see lazy.ts): computed in the kernel of
+ * the elementwise ops that read it (layer norm, softmax, a variance). An int32 sum is int32 and wraps past
+ * 2^31 − 1 like Int32Array (PyTorch sums integers in int64).
  */
 export function sum(x: Tensor, dim?: number | readonly number[], keepdim = false): Tensor {
   checkTensor('sum', x);
@@ -51,7 +52,7 @@ export function sum(x: Tensor, dim?: number | readonly number[], keepdim = false
   const shape = keepdim ? keptShape(x.shape, dims) : squeezedShape(x.shape, dims);
   const eager = () => new Tensor(reduceDims('sum', x, dims).data, shape);
   const y =
-    isFusionEnabled() && dims.length === 1 && dims[0] === x.ndim - 1
+    isFusionEnabled() && x.dtype !== 'int32' && dims.length === 1 && dims[0] === x.ndim - 1
       ? new Tensor(null, shape, pendingNode('sum', [x], [], eager), x.dtype)
       : eager();
   return record('sum', [x], y, (g) => [broadcastTo(reshape(g, keptShape(x.shape, dims)), x.shape)]);
@@ -116,18 +117,21 @@ function argExtreme(
   const shape = x.ndim === 0 ? [1] : x.shape;
   const outer = sizeOf(shape.slice(0, d));
   const inner = sizeOf(shape.slice(d + 1));
-  const out = allocate(x.dtype, outer * inner);
+  const out = allocate('int32', outer * inner);
   argAxis(isMax, x.data, outer, shape[d]!, inner, out);
   const kept = keptShape(x.shape, [d]);
   return new Tensor(out, keepdim ? kept : squeezedShape(x.shape, [d]));
 }
 
-/** Index of the (first) largest value over `dim`, or over the flattened tensor; not differentiable. */
+/**
+ * Index of the (first) largest value over `dim`, or over the flattened tensor, as an int32 tensor (PyTorch
+ * returns int64); not differentiable. NaN counts as the largest, as in PyTorch.
+ */
 export function argmax(x: Tensor, dim?: number, keepdim = false): Tensor {
   return argExtreme('argmax', true, x, dim, keepdim);
 }
 
-/** Index of the (first) smallest value over `dim`, or over the flattened tensor; not differentiable. */
+/** Index of the (first) smallest value over `dim`, or over the flattened tensor, as an int32 tensor. */
 export function argmin(x: Tensor, dim?: number, keepdim = false): Tensor {
   return argExtreme('argmin', false, x, dim, keepdim);
 }

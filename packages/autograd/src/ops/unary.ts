@@ -1,14 +1,17 @@
 /**
  * Elementwise unary ops. Each is a kernel plus its VJP, written with differentiable ops so that
- * gradients of gradients work; the derivative is in the comment beside it.
+ * gradients of gradients work; the derivative is in the comment beside it. On int32 input, `neg`, `abs`,
+ * `sign`, `relu` and `clamp` (with integral bounds) give int32 (wrapping like Int32Array); the others compute
+ * in float32, as PyTorch promotes integers for floating functions.
  */
+import { toInt32 } from '../dtype.ts';
 import { record } from '../engine.ts';
 import * as k from '../kernels/elementwise.ts';
 import { markSaved } from '../lazy.ts';
 import { fmt } from '../shape.ts';
 import type { Tensor } from '../tensor.ts';
 import { add, div, ge, gt, le, mul, sub } from './binary.ts';
-import { checkTensor, elementwise, empty } from './helpers.ts';
+import { checkTensor, elementwise, empty, floatOperand } from './helpers.ts';
 
 type Derivative = (g: Tensor, x: Tensor, y: Tensor) => Tensor;
 
@@ -18,12 +21,13 @@ type Derivative = (g: Tensor, x: Tensor, y: Tensor) => Tensor;
  */
 function unary(
   op: string,
-  x: Tensor,
+  input: Tensor,
   kernel: k.UnaryKernel,
   vjp: Derivative,
   reads: 'x' | 'y' | null,
 ): Tensor {
-  checkTensor(op, x);
+  checkTensor(op, input);
+  const x = INTEGER_CLOSED.has(op) ? input : floatOperand(input);
   const y = elementwise(op, [x], x.shape, () => {
     const out = empty(x.shape, x.dtype);
     kernel(x.data, out.data);
@@ -33,6 +37,9 @@ function unary(
   if (reads && out.requiresGrad) markSaved(reads === 'x' ? x : y);
   return out;
 }
+
+/** Ops that map integers to integers, so int32 input stays int32. */
+const INTEGER_CLOSED = new Set(['neg', 'abs', 'relu']);
 
 /** Throws when `x` has an element outside the op's domain (NaN inputs pass through untouched). */
 function checkDomain(op: string, x: Tensor, ok: (v: number) => boolean, domain: string): void {
@@ -124,8 +131,15 @@ export function erf(x: Tensor): Tensor {
 }
 
 /** Clamps into [min, max] (either bound optional).  d/dx = 1 where min ≤ x ≤ max, else 0 (as PyTorch). */
-export function clamp(x: Tensor, min?: number, max?: number): Tensor {
-  checkTensor('clamp', x);
+export function clamp(input: Tensor, min?: number, max?: number): Tensor {
+  checkTensor('clamp', input);
+  // A non-integral bound makes int32 input float32, as a non-integral number does in arithmetic.
+  const integral = (v: number | undefined) => v === undefined || Number.isInteger(v);
+  const x = integral(min) && integral(max) ? input : floatOperand(input);
+  if (x.dtype === 'int32') {
+    if (min !== undefined) toInt32('clamp', min, 'min');
+    if (max !== undefined) toInt32('clamp', max, 'max');
+  }
   const lo = min ?? Number.NEGATIVE_INFINITY;
   const hi = max ?? Number.POSITIVE_INFINITY;
   if (Number.isNaN(lo) || Number.isNaN(hi) || lo > hi)

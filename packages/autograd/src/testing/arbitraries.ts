@@ -6,7 +6,7 @@
  * spacing dwarfs the finite-difference step, so max/min/maximum never meet a tie during a check.
  */
 import fc from 'fast-check';
-import type { DType } from '../dtype.ts';
+import type { FloatDType } from '../dtype.ts';
 import { tensor } from '../ops/index.ts';
 import { type Shape, sizeOf } from '../shape.ts';
 import type { Tensor } from '../tensor.ts';
@@ -41,8 +41,8 @@ export interface ValueArbOptions {
 
 /** Options of generated tensors: their values, dtype and whether they require grad. */
 export interface TensorArbOptions extends ValueArbOptions {
-  /** Default 'float64', the dtype gradient checks need. */
-  dtype?: DType;
+  /** Default 'float64', the dtype gradient checks need (values are real numbers, so a float dtype). */
+  dtype?: FloatDType;
   /** Sets `requiresGrad` on the generated tensors. Default false. */
   requiresGrad?: boolean;
 }

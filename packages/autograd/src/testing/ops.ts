@@ -424,7 +424,10 @@ const catSample = smallShape({ minRank: 1 }).chain((shape) =>
     }),
 );
 
-/** An index tensor for gather/scatterAdd along `d`: same rank as x, no larger except along d. */
+/**
+ * An index tensor for gather/scatterAdd along `d`: same rank as x, no larger except along d; int32, or
+ * float64 holding whole numbers.
+ */
 function gatherIndexArb(shape: readonly number[], d: number): fc.Arbitrary<Tensor> {
   const n = shape[d]!;
   return fc
@@ -432,9 +435,12 @@ function gatherIndexArb(shape: readonly number[], d: number): fc.Arbitrary<Tenso
       ...shape.map((s, i) => (i === d ? fc.integer({ min: 1, max: 3 }) : fc.integer({ min: 1, max: s }))),
     )
     .chain((ishape) =>
-      indicesArb(n, { minLength: sizeOf(ishape), maxLength: sizeOf(ishape) }).map((ids) =>
-        tensor(ids, { shape: ishape, dtype: 'float64' }),
-      ),
+      fc
+        .tuple(
+          indicesArb(n, { minLength: sizeOf(ishape), maxLength: sizeOf(ishape) }),
+          fc.constantFrom('int32', 'float64') as fc.Arbitrary<'int32' | 'float64'>,
+        )
+        .map(([ids, dtype]) => tensor(ids, { shape: ishape, dtype })),
     );
 }
 
@@ -589,14 +595,16 @@ const movement: OpTestCase[] = [
     dimArb(shape.length).chain((dim) => {
       const n = shape[(dim + shape.length) % shape.length]!;
       return fc
-        .tuple(indicesArb(n), fc.constantFrom('number[]', 'Int32Array', 'Tensor'))
+        .tuple(indicesArb(n), fc.constantFrom('number[]', 'Int32Array', 'Tensor', 'int32 Tensor'))
         .map(([ids, form]) => {
           const index =
             form === 'Int32Array'
               ? Int32Array.from(ids)
               : form === 'Tensor'
                 ? tensor(ids, { dtype: 'float64' })
-                : ids;
+                : form === 'int32 Tensor'
+                  ? tensor(ids, { dtype: 'int32' })
+                  : ids;
           return {
             fn: (t: Tensor) => indexSelect(t, dim, index),
             args: `dim = ${dim}, index = ${show(ids)} as ${form}`,

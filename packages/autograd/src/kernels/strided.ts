@@ -120,6 +120,16 @@ export function copyInto(
     out[offset] = x[0]!;
     return;
   }
+  // A destination laid out like x (each dim's stride the size of the dims after it): one copy.
+  let contiguous = true;
+  for (let d = rank - 1, size = 1; d >= 0; d--) {
+    if (shape[d] !== 1 && strides[d] !== size) contiguous = false;
+    size *= shape[d]!;
+  }
+  if (contiguous) {
+    out.set(x, offset);
+    return;
+  }
   const inner = shape[rank - 1]!;
   const innerStride = strides[rank - 1]!;
   const index = new Array<number>(rank).fill(0);

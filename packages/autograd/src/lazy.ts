@@ -1,10 +1,15 @@
 /**
  * Elementwise fusion. An elementwise op (unary, binary with broadcasting, `where`, `clamp`) and a strided
  * view (narrow, select, permute of any tensor) do not compute at once: they return a *pending* tensor that
- * holds the op and its arguments. The first read of a pending tensor's `data` (a matrix product, a
- * reduction, `item()`) realizes it, and with it the whole DAG of pending tensors it depends on, as one
+ * holds the op and its arguments. The first read of a pending tensor's `data` (a matrix product, most
+ * reductions, `item()`) realizes it, and with it the whole DAG of pending tensors it depends on, as one
  * kernel generated for that DAG: one loop nest over the output's shape, each argument read through its own
  * affine index map (broadcast dims read with stride 0, views with an offset), no intermediate array.
+ *
+ * A sum over the last dim is pending too. In a loop whose innermost dim runs over the summed dim (a layer
+ * norm's x − mean, a softmax's e / Σe) it is computed inside the kernel, by an innermost loop of its own
+ * at the outer level, before what reads it; elsewhere it is realized in a loop over its argument's shape and
+ * read. It adds in index order, as the unfused sum does.
  *
  * Backward passes fuse the same way without any rule of their own: a VJP is written with the same ops, so
  * the gradient of a fused group is a pending DAG built from the primitives' own VJPs, realized when a
@@ -16,9 +21,9 @@
  * realization reads it instead of recomputing a chain). Other intermediates stay pending and are computed
  * again if someone reads them later, from the same realized arguments.
  *
- * Numerics: each node is evaluated with the same scalar operation as the unfused kernel, and in float32
- * rounded to float32 after every node (`Math.fround`), so fused and unfused results are bit-identical in
- * both dtypes.
+ * Numerics: each node is evaluated with the same scalar operation as the unfused kernel, in float32 as a
+ * float32 operation (rounded by `Math.fround` in JavaScript, native in WebAssembly's f32x4 lanes), so fused
+ * and unfused results are bit-identical in both dtypes.
  *
  * This file turns a DAG into a kernel's IR; kernels/fused.ts generates and caches the kernel (JavaScript,
  * and WebAssembly SIMD where its ops allow). Where `new Function` is forbidden (a content-security policy

@@ -78,6 +78,7 @@ export class Tensor {
   get requiresGrad(): boolean {
     return this.requires;
   }
+  /** Asks for gradients (true) or stops asking (false); an int32 tensor refuses true. */
   set requiresGrad(requires: boolean) {
     if (requires && this.dtype === 'int32') {
       throw new Error(

@@ -60,10 +60,7 @@ const F32X4: Lanes = {
   compare: { eq: 0x41, ne: 0x42, lt: 0x43, gt: 0x44, le: 0x45, ge: 0x46 },
   splat: 0x13,
   scalarLoad: 0x2a,
-  constant: (x) => {
-    const b = Array.from(new Uint8Array(new Float32Array([x]).buffer));
-    return [...b, ...b, ...b, ...b];
-  },
+  constant: (x) => Array.from(new Uint8Array(new Float32Array(4).fill(x).buffer)),
   storeLane: 0x5a,
   scalarType: 0x7d,
   scalarZero: [0x43, 0, 0, 0, 0],
@@ -80,10 +77,7 @@ const F64X2: Lanes = {
   compare: { eq: 0x47, ne: 0x48, lt: 0x49, gt: 0x4a, le: 0x4b, ge: 0x4c },
   splat: 0x14,
   scalarLoad: 0x2b,
-  constant: (x) => {
-    const b = Array.from(new Uint8Array(new Float64Array([x]).buffer));
-    return [...b, ...b];
-  },
+  constant: (x) => Array.from(new Uint8Array(new Float64Array(2).fill(x).buffer)),
   storeLane: 0x5b,
   scalarType: 0x7c,
   scalarZero: [0x44, 0, 0, 0, 0, 0, 0, 0, 0],
@@ -262,8 +256,7 @@ class Code {
   }
   /** The 32-bit integer n in every i32x4 lane. */
   splatI32(n: number): this {
-    const b = Array.from(new Uint8Array(new Int32Array([n]).buffer));
-    return this.simd(0x0c, ...b, ...b, ...b, ...b);
+    return this.simd(0x0c, ...new Uint8Array(new Int32Array(4).fill(n).buffer));
   }
   binary(op: string): this {
     return this.simd(this.lanes.binary[op]!);

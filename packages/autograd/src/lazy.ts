@@ -59,7 +59,7 @@ export interface Pending {
 }
 
 /** Longer chains are cut by realizing their arguments first, to bound kernel size and recursion. */
-const MAX_DEPTH = 24;
+const MAX_DEPTH = 64;
 
 let nextId = 1;
 
@@ -208,54 +208,89 @@ function dimsIn(t: Tensor, loop: Shape): number[] {
 function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | null }>): void {
   const first = requests[0]!.tensor;
   const loop = loopOf(first);
+  const zeros = loop.map(() => 0);
   const b = new KernelBuilder(loop, first.dtype);
-  // Tensors that get storage of their own: the ones asked for, then intermediates worth keeping (see the
-  // file comment).
-  const fresh: Array<{ tensor: Tensor; ref: Ref; dims: number[] }> = [];
+  // Tensors that get storage of their own, each written through the maps it is read with here: the ones
+  // asked for, then intermediates worth keeping (see the file comment), whole or in tiles.
+  const fresh: Array<{ tensor: Tensor; parts: Part[] }> = [];
   const asked = new Set<Tensor>();
   for (const { tensor, into } of requests) {
     if (!into && asked.has(tensor)) continue;
     const dims = dimsIn(tensor, loop);
-    const ref = b.walk(
-      tensor,
-      dims,
-      dims.map(() => 0),
-    );
+    const offs = dims.map(() => 0);
+    const ref = b.walk(tensor, dims, offs);
     if (into) b.store(ref, into, false);
     else {
       asked.add(tensor);
-      fresh.push({ tensor, ref, dims });
+      fresh.push({ tensor, parts: [{ ref, dims, offs }] });
     }
   }
-  for (const { tensor, ref } of b.fullExtent) {
+  const worthKeeping = (t: Tensor) => {
     // (A sum computed on its own during the walk may have computed some already.)
-    const p = tensor.pending;
-    if (!p || asked.has(tensor) || !(p.saved || p.uses > (b.readsInDag.get(p) ?? 0))) continue;
+    const p = t.pending;
+    return p !== null && !asked.has(t) && (p.saved || p.uses > (b.readsInDag.get(p) ?? 0));
+  };
+  for (const { tensor, ref } of b.fullExtent) {
+    if (!worthKeeping(tensor)) continue;
     asked.add(tensor);
-    fresh.push({ tensor, ref, dims: loop.map((_, d) => d) });
+    fresh.push({ tensor, parts: [{ ref, dims: loop.map((_, d) => d), offs: zeros }] });
+  }
+  for (const [tensor, parts] of b.viewed) {
+    if (!worthKeeping(tensor) || !tiles(tensor, loop, parts)) continue;
+    asked.add(tensor);
+    fresh.push({ tensor, parts });
   }
   // One allocation for all of them (allocating is costly per call, not per byte), cut into their arrays;
-  // each is written through its dims' strides placed on the loop dims they read.
+  // a part is written through its dims' strides placed on the loop dims they read.
   const block = allocate(
     first.dtype,
     fresh.reduce((n, { tensor }) => n + tensor.size, 0),
   );
   let at = 0;
-  const arrays = fresh.map(({ tensor, ref, dims }) => {
+  const arrays = fresh.map(({ tensor, parts }) => {
     const data = block.subarray(at, at + tensor.size);
     at += tensor.size;
     const strides = stridesOf(tensor.shape);
-    const coefs = loop.map(() => 0);
-    dims.forEach((d, j) => {
-      if (d >= 0 && tensor.shape[j] !== 1) coefs[d]! += strides[j]!;
-    });
-    b.store(ref, { data, offset: 0, strides: coefs }, true);
+    for (const { ref, dims, offs } of parts) {
+      const coefs = loop.map(() => 0);
+      let offset = 0;
+      dims.forEach((d, j) => {
+        offset += offs[j]! * strides[j]!;
+        if (d >= 0 && tensor.shape[j] !== 1) coefs[d]! += strides[j]!;
+      });
+      b.store(ref, { data, offset, strides: coefs }, true);
+    }
     return data;
   });
   b.run();
   fresh.forEach(({ tensor }, k) => {
     tensor.setStorage(arrays[k]!);
   });
+}
+
+/** A tensor's value as read in a kernel: its ref, through dims (a loop dim or −1 per dim) and offsets. */
+interface Part {
+  ref: Ref;
+  dims: readonly number[];
+  offs: readonly number[];
+}
+
+/**
+ * Whether the parts of `t` read in `loop` cover it once, so that storing each part stores t: each reads the
+ * loop's own dims, at an offset along one dim d of t that is k·loop[d] for every k < t.shape[d] / loop[d]
+ * (the pieces of a split, say the gates of an LSTM's [B, 4H] pre-activation read as four [B, H] chunks).
+ */
+function tiles(t: Tensor, loop: Shape, parts: readonly Part[]): boolean {
+  if (t.ndim !== loop.length) return false;
+  const d = t.shape.findIndex((n, j) => n !== loop[j]);
+  if (d < 0 || t.shape.some((n, j) => j !== d && n !== loop[j]) || t.shape[d]! % loop[d]! !== 0) return false;
+  const offsets = new Set<number>();
+  for (const { dims, offs } of parts) {
+    if (dims.some((x, j) => x !== j) || offs.some((o, j) => j !== d && o !== 0)) return false;
+    if (offs[d]! % loop[d]! !== 0) return false;
+    offsets.add(offs[d]!);
+  }
+  return offsets.size === t.shape[d]! / loop[d]! && offsets.size === parts.length;
 }
 
 class KernelBuilder {
@@ -270,6 +305,8 @@ class KernelBuilder {
   private readonly visited = new Set<Pending>();
   /** Pending intermediates seen at the loop's full extent with the identity map. */
   readonly fullExtent: Array<{ tensor: Tensor; ref: Ref }> = [];
+  /** Pending intermediates read here in parts, through views (the pieces of a split). */
+  readonly viewed = new Map<Tensor, Part[]>();
   /** For each pending tensor of the DAG, how many reads of it come from inside the DAG. */
   readonly readsInDag = new Map<Pending, number>();
 
@@ -322,6 +359,12 @@ class KernelBuilder {
     }
     this.memo.set(key, ref);
     if (identity && shapesEqual(t.shape, this.loop)) this.fullExtent.push({ tensor: t, ref });
+    else if (p.op !== 'view' && p.op !== 'sum' && t.ndim === this.rank) {
+      // Read in part (through a view): kept if its parts tile it (see `tiles`).
+      const parts = this.viewed.get(t);
+      if (parts) parts.push({ ref, dims, offs });
+      else this.viewed.set(t, [{ ref, dims, offs }]);
+    }
     return ref;
   }
 

@@ -41,19 +41,6 @@ function unary(
 /** Ops that map integers to integers, so int32 input stays int32. */
 const INTEGER_CLOSED = new Set(['neg', 'abs', 'relu']);
 
-/** Throws when `x` has an element outside the op's domain (NaN inputs pass through untouched). */
-function checkDomain(op: string, x: Tensor, ok: (v: number) => boolean, domain: string): void {
-  const d = x.data;
-  for (let i = 0; i < d.length; i++) {
-    const v = d[i]!;
-    if (!ok(v) && !Number.isNaN(v)) {
-      throw new Error(
-        `${op}: input of shape ${fmt(x.shape)} has ${v} at flat index ${i}, outside the domain ${domain}`,
-      );
-    }
-  }
-}
-
 /** −x.  d/dx = −1 */
 export function neg(x: Tensor): Tensor {
   return unary('neg', x, k.neg, (g) => neg(g), null);
@@ -64,24 +51,21 @@ export function exp(x: Tensor): Tensor {
   return unary('exp', x, k.exp, (g, _x, y) => mul(g, y), 'y');
 }
 
-/** Natural log, domain x ≥ 0 (log 0 = −∞).  d/dx = 1/x */
+/** Natural log (log 0 = −∞, NaN below 0, as in PyTorch).  d/dx = 1/x */
 export function log(x: Tensor): Tensor {
   checkTensor('log', x);
-  checkDomain('log', x, (v) => v >= 0, 'x >= 0');
   return unary('log', x, k.log, (g, x) => div(g, x), 'x');
 }
 
-/** log(1 + x), accurate for small x, domain x ≥ −1.  d/dx = 1/(1 + x) */
+/** log(1 + x), accurate for small x (−∞ at −1, NaN below).  d/dx = 1/(1 + x) */
 export function log1p(x: Tensor): Tensor {
   checkTensor('log1p', x);
-  checkDomain('log1p', x, (v) => v >= -1, 'x >= -1');
   return unary('log1p', x, k.log1p, (g, x) => div(g, add(x, 1)), 'x');
 }
 
-/** √x, domain x ≥ 0.  d/dx = 1/(2√x) */
+/** √x (NaN below 0, as in PyTorch).  d/dx = 1/(2√x) */
 export function sqrt(x: Tensor): Tensor {
   checkTensor('sqrt', x);
-  checkDomain('sqrt', x, (v) => v >= 0, 'x >= 0');
   return unary('sqrt', x, k.sqrt, (g, _x, y) => div(g, mul(y, 2)), 'y');
 }
 

@@ -130,9 +130,10 @@ function opCode(op: string, args: readonly number[], params: readonly number[]):
 }
 
 /**
- * The kernel's JavaScript source: arrays `o0…`, values `v0…` at their loop levels, stores innermost. A sum
- * (over the innermost loop, at an outer level) runs its own innermost loop where it stands, computing there
- * the innermost values its operand needs; the stores' innermost loop computes those the stores need.
+ * The kernel's JavaScript source: arrays `o0…`, values `v0…` at their loop levels, stores at theirs (see
+ * `storeLevel`). A sum (over the innermost loop, at an outer level) runs its own innermost loop where it
+ * stands, computing there the innermost values its operand needs; the stores' innermost loop computes those
+ * the stores need.
  */
 function jsSource(ir: KernelIr): string {
   const rank = ir.loop.length;
@@ -146,7 +147,7 @@ function jsSource(ir: KernelIr): string {
       return [
         `let s${i} = 0;`,
         `for (let i${inner} = 0; i${inner} < ${ir.loop[inner]}; i${inner}++) {`,
-        ...innermost([operand]).map(valueCode),
+        ...innermostValues(ir, [operand]).map(valueCode),
         `s${i} = ${round(`s${i} + v${operand}`)};`,
         '}',
         `const v${i} = s${i};`,
@@ -156,7 +157,6 @@ function jsSource(ir: KernelIr): string {
     const expr = inline ? inline.expr : opCode(v.op, v.args, v.params);
     return `${inline ? `${inline.lines}\n` : ''}const v${i} = ${round(expr)};`;
   };
-  const innermost = (roots: readonly number[]) => innermostValues(ir, roots);
   const lines = ['const P = F.P;'];
   for (let k = 0; k < ir.arrayCount; k++) lines.push(`const o${k} = A[${k}];`);
   const storeCode = (level: number) =>
@@ -176,7 +176,7 @@ function jsSource(ir: KernelIr): string {
   }
   if (rank > 0) {
     const stored = ir.stores.filter((s) => storeLevel(ir, s) === inner).map((s) => s.value);
-    lines.push(...innermost(stored).map(valueCode), ...storeCode(inner));
+    lines.push(...innermostValues(ir, stored).map(valueCode), ...storeCode(inner));
   }
   lines.push('}'.repeat(rank));
   return lines.join('\n');

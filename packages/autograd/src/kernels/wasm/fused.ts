@@ -3,14 +3,14 @@
  * `eval`, so they also run where a content-security policy forbids it, given 'wasm-unsafe-eval').
  *
  * Each value is computed several elements at a time, four float32 lanes (f32x4) or two float64 lanes
- * (f64x2), with the very IEEE operations the JavaScript kernel performs (add, sub, mul, div, sqrt, min, max, abs,
- * neg; comparisons; the float32 σ and tanh of kernels/elementwise.ts, written in float32 operations, whose 2ᵏ
- * comes from the bits instead of the table). So a WebAssembly kernel gives the JavaScript kernel's results
+ * (f64x2), with the very IEEE operations the JavaScript kernel performs (add, sub, mul, div, sqrt, min, max,
+ * abs, neg; comparisons; sums in index order; the float32 σ and tanh of kernels/elementwise.ts, written in
+ * float32 operations, whose 2ᵏ comes from the bits instead of the table). So a WebAssembly kernel gives the JavaScript kernel's results
  * bit for bit; it is only faster. A DAG with an op outside that set (exp, log, erf, pow, the float64 σ and
  * tanh of Math), more than two loop dims, or a strided innermost read runs in JavaScript.
  *
- * Operands are copied into one WebAssembly memory, each padded so that a full vector read at a row's last
- * element stays inside; the results are copied out.
+ * The range of each operand a kernel touches is copied into one WebAssembly memory, padded so that a full
+ * vector read at a row's last element stays inside; the results are copied out.
  */
 import type { TypedArray } from '../../dtype.ts';
 import { EXPM1_TAYLOR, LN2_HI, LN2_LO, LOG2E_F32, ROUNDING_F32, TANH_TAYLOR } from '../elementwise.ts';
@@ -169,9 +169,9 @@ export function compileFused(ir: KernelIr): WasmFused | null {
 }
 
 /**
- * Runs a compiled kernel over `arrays`: copies in the range of each that it touches, runs, copies out. A range
- * [first, end) sits at `at` in memory and the kernel gets at − first·size as the array's address (wrapping
- * i32 arithmetic), so that its element indices need no offset.
+ * Runs a compiled kernel over `arrays`: copies in the range of each that it touches, runs, copies out. A
+ * range [first, end) placed at byte `place` is passed as the address place − first·size (wrapping i32
+ * arithmetic), so that the kernel's element indices need no offset.
  */
 export function runFused(kernel: WasmFused, arrays: readonly TypedArray[]): void {
   const pointers: number[] = [];

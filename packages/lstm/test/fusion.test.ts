@@ -152,7 +152,7 @@ describe('fused recurrent steps', () => {
       const grads = (createGraph: boolean) => {
         gru.zeroGrad();
         sum(gru.forward(x)[0]).backward(undefined, { createGraph });
-        return noGrad(() => Array.from(gru.bias_hh_l0.grad!.data));
+        return noGrad(() => Array.from(gru.bias_hh_l0!.grad!.data));
       };
       const deferred = grads(false);
       const stepwise = grads(true); // recorded: plain sums per step, nothing deferred

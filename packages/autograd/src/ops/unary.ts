@@ -8,7 +8,6 @@ import { toInt32 } from '../dtype.ts';
 import { record } from '../engine.ts';
 import * as k from '../kernels/elementwise.ts';
 import { markSaved } from '../lazy.ts';
-import { fmt } from '../shape.ts';
 import type { Tensor } from '../tensor.ts';
 import { add, div, ge, gt, le, mul, sub } from './binary.ts';
 import { checkTensor, elementwise, empty, floatOperand } from './helpers.ts';

@@ -6,14 +6,12 @@
  *
  *   Σ_t X_tᵀ·Y_t = [X_1; …; X_T]ᵀ · [Y_1; …; Y_T]      (K = T·batch: one long, efficient GEMM)
  *
- * Any op's gradient of this form qualifies (gemm's and linear's weight gradients), for any cell; so does a
- * bias's, Σ over the rows of Y = 1ᵀ·Y.
+ * Any op's gradient of this form qualifies (gemm's and linear's weight gradients), for any cell.
  */
 import { allocate, type TypedArray } from './dtype.ts';
 import { matmul as matmulKernel } from './kernels/matmul.ts';
 import { wasmGemmStacked } from './kernels/wasm/gemm.ts';
 import { deferredNode } from './lazy.ts';
-import { shapesEqual } from './shape.ts';
 import { Tensor } from './tensor.ts';
 
 const terms = new WeakMap<Tensor, ReadonlyArray<readonly [Tensor, Tensor]>>();
@@ -23,27 +21,23 @@ export function deferredProduct(x: Tensor, y: Tensor): Tensor {
   return fromTerms([[x, y]]);
 }
 
-/** Σ over the rows of y [k, n] (a bias's gradient), [n], computed when read as 1ᵀ·Y; joins like a product. */
-export function deferredRowSum(y: Tensor): Tensor {
-  const ones = new Tensor(allocate(y.dtype, y.shape[0]!).fill(1), [y.shape[0]!, 1]);
-  return fromTerms([[ones, y]], [y.shape[1]!]);
-}
-
 /** a + b as one deferred product when both are deferred products of one shape and dtype, else null. */
 export function sumOfProducts(a: Tensor, b: Tensor): Tensor | null {
   const ta = a.pending ? terms.get(a) : undefined;
   const tb = b.pending ? terms.get(b) : undefined;
-  if (!ta || !tb || a.dtype !== b.dtype || !shapesEqual(a.shape, b.shape)) return null;
-  return fromTerms([...ta, ...tb], a.shape);
+  if (!ta || !tb || a.dtype !== b.dtype || a.shape[0] !== b.shape[0] || a.shape[1] !== b.shape[1]) {
+    return null;
+  }
+  return fromTerms([...ta, ...tb]);
 }
 
-function fromTerms(list: ReadonlyArray<readonly [Tensor, Tensor]>, shape?: readonly number[]): Tensor {
+function fromTerms(list: ReadonlyArray<readonly [Tensor, Tensor]>): Tensor {
   const [x0, y0] = list[0]!;
   const m = x0.shape[1]!;
   const n = y0.shape[1]!;
   const t = new Tensor(
     null,
-    shape ?? [m, n],
+    [m, n],
     deferredNode(() => stackedProduct(list, m, n)),
     x0.dtype,
   );

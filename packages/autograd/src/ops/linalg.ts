@@ -4,7 +4,7 @@
  * (1-d operands, broadcast batch dims) on top by composition; `linear` is x·Wᵀ + b, one node that adds b
  * into the product's own storage.
  */
-import { deferredProduct, deferredRowSum } from '../deferred.ts';
+import { deferredProduct } from '../deferred.ts';
 import { isGradEnabled, record } from '../engine.ts';
 import { matmul as matmulKernel } from '../kernels/matmul.ts';
 import { keepResident, withResidentScope } from '../kernels/wasm/module.ts';
@@ -133,8 +133,7 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
 /**
  * Y = X·Wᵀ + b for X [n, in], W [out, in], b [out], as one node: the product kernel adds b to each row
  * (PyTorch's addmm; the wasm kernel accumulates onto C filled with b), where gemm then a broadcast add
- * would allocate and fill a second [n, out] array. VJP (G = ∂L/∂Y): ∂X = G·W, ∂W = Gᵀ·X, ∂b = Σ_rows G
- * (the last two deferred, see deferred.ts, when not recorded).
+ * would allocate and fill a second [n, out] array. VJP (G = ∂L/∂Y): ∂X = G·W, ∂W = Gᵀ·X, ∂b = Σ_rows G.
  */
 function affine(rows: Tensor, weight: Tensor, bias: Tensor): Tensor {
   const [n, k] = rows.shape as [number, number];
@@ -148,7 +147,7 @@ function affine(rows: Tensor, weight: Tensor, bias: Tensor): Tensor {
         ? gemm(g, rows, { transA: true })
         : deferredProduct(g, rows)
       : null,
-    bias.requiresGrad ? (isGradEnabled() ? sum(g, 0) : deferredRowSum(g)) : null,
+    bias.requiresGrad ? sum(g, 0) : null,
   ]);
 }
 

@@ -109,3 +109,22 @@ export function fixedBatch(ids: Int32Array, count: number, seq: number): Batch {
   const starts = Array.from({ length: count }, (_, k) => Math.floor((k * span) / Math.max(1, count)));
   return windows(ids, starts, seq);
 }
+
+/**
+ * Step `k` of `batch` contiguous streams (truncated backpropagation through time over running text): `ids` is
+ * cut into `batch` equal streams, and step k takes the k-th window of `seq` chars of each, modulo the windows a
+ * stream holds, so each window continues where the same row of the previous step ended (a stream that runs
+ * out starts again from its beginning). No randomness: the batch is a function of k alone.
+ */
+export function streamBatch(ids: Int32Array, batch: number, seq: number, k: number): Batch {
+  const length = Math.floor((ids.length - 1) / batch);
+  const per = Math.floor((length - 1) / seq);
+  if (per < 1)
+    throw new Error(`streamBatch: ${ids.length} chars are too few for ${batch} streams of ${seq + 1}`);
+  const offset = (k % per) * seq;
+  return windows(
+    ids,
+    Array.from({ length: batch }, (_, b) => b * length + offset),
+    seq,
+  );
+}

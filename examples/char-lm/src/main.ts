@@ -1,5 +1,5 @@
 /**
- * `pnpm demo`: trains a character-level LSTM on Moby-Dick for about two minutes, then writes the loss curve
+ * `pnpm demo`: trains a character-level LSTM on Moby-Dick for under two minutes, then writes the loss curve
  * and prints samples. Ctrl-C stops after the current step with a checkpoint; `--resume` continues exactly.
  */
 import { readFileSync } from 'node:fs';
@@ -11,18 +11,24 @@ import { train } from './train.ts';
 const here = (p: string) => fileURLToPath(new URL(`../${p}`, import.meta.url));
 
 const spec = {
-  steps: { type: 'int', default: 1200, min: 0, help: 'train until this step' },
-  batch: { type: 'int', default: 32, min: 1, help: 'windows per batch' },
-  seq: { type: 'int', default: 32, min: 2, help: 'characters per window (backprop through time)' },
+  steps: { type: 'int', default: 2300, min: 0, help: 'train until this step' },
+  batch: { type: 'int', default: 64, min: 1, help: 'windows per batch (streams through the text)' },
+  seq: { type: 'int', default: 8, min: 2, help: 'characters per window (backprop through time)' },
+  windows: {
+    type: 'string',
+    default: 'streams',
+    choices: ['streams', 'random'],
+    help: 'streams: each window continues the last, the LSTM state carried over; random: zero state',
+  },
   embed: { type: 'int', default: 32, min: 1, help: 'embedding size' },
-  hidden: { type: 'int', default: 128, min: 1, help: 'LSTM hidden size' },
-  layers: { type: 'int', default: 2, min: 1, help: 'stacked LSTM layers' },
+  hidden: { type: 'int', default: 256, min: 1, help: 'LSTM hidden size' },
+  layers: { type: 'int', default: 1, min: 1, help: 'stacked LSTM layers' },
   dropout: { type: 'number', default: 0, min: 0, help: 'dropout between LSTM layers' },
-  lr: { type: 'number', default: 1e-2, positive: true, help: 'peak learning rate (Adam)' },
+  lr: { type: 'number', default: 1.5e-2, positive: true, help: 'peak learning rate (Adam)' },
   warmup: { type: 'int', default: 20, min: 1, help: 'steps of linear LR warm-up before the cosine decay' },
-  clip: { type: 'number', default: 1, positive: true, help: 'max gradient norm' },
+  clip: { type: 'number', default: 5, positive: true, help: 'max gradient norm' },
   seed: { type: 'int', default: 1, min: 0, help: 'random seed (weights, batches, samples)' },
-  'eval-every': { type: 'int', default: 50, min: 1, help: 'validate every N steps' },
+  'eval-every': { type: 'int', default: 250, min: 1, help: 'validate every N steps' },
   'save-every': { type: 'int', default: 250, min: 1, help: 'checkpoint every N steps' },
   resume: { type: 'boolean', default: false, help: 'continue from --checkpoint if it exists' },
   checkpoint: {
@@ -53,7 +59,7 @@ runMain(async () => {
   const outDir = pathFlag(flags.out, spec.out.default);
   console.log(
     `char-lm: ${text.length.toLocaleString('en-US')} chars of Moby-Dick; embedding ${flags.embed} → ` +
-      `${flags.layers}×LSTM(${flags.hidden}) → linear; batch ${flags.batch}×${flags.seq} chars; ${flags.steps} steps`,
+      `${flags.layers}×LSTM(${flags.hidden}) → linear; ${flags.batch} ${flags.windows === 'streams' ? 'streams' : 'random windows'} × ${flags.seq} chars; ${flags.steps} steps`,
   );
 
   let stopRequested = false;
@@ -69,6 +75,7 @@ runMain(async () => {
       steps: flags.steps,
       batch: flags.batch,
       seq: flags.seq,
+      windows: flags.windows as 'streams' | 'random',
       embed: flags.embed,
       hidden: flags.hidden,
       layers: flags.layers,
@@ -119,7 +126,7 @@ runMain(async () => {
       { name: 'validation', x: history.evalSteps, y: history.valBpc, color: '#D55E00', width: 2.5 },
     ],
     {
-      title: `char-lm on Moby-Dick: ${flags.layers}×LSTM(${flags.hidden}), batch ${flags.batch}×${flags.seq}`,
+      title: `char-lm on Moby-Dick: ${flags.layers}×LSTM(${flags.hidden}), batch ${flags.batch}×${flags.seq} (${flags.windows})`,
       xLabel: 'step',
       yLabel: 'bits per character',
       yMin: 0,
@@ -127,8 +134,8 @@ runMain(async () => {
   );
   const plotPath = await writeOutput(resolve(outDir, 'loss.svg'), svg);
   console.log(`loss curve (SVG): ${plotPath}`);
-  // An interrupted run continues exactly with the same --steps; a finished one can train on, longer.
-  const next = run.interrupted ? flags.steps : steps + 600;
+  // An interrupted run continues exactly with the same --steps; a finished one can train on, half as long again.
+  const next = run.interrupted ? flags.steps : steps + Math.ceil(steps / 200) * 100;
   console.log(`checkpoint: ${relative(process.cwd(), checkpoint)} (continue with --resume --steps ${next})`);
 
   if (flags.sample > 0) {

@@ -1,11 +1,12 @@
 /**
- * The training loop: random windows → cross-entropy → backward → gradient clipping → Adam → LR schedule
+ * The training loop: windows of running text (the LSTM state carried from each window to the next) →
+ * cross-entropy → backward → gradient clipping → Adam → LR schedule
  * (linear warm-up, then cosine decay to a tenth), validation bits per character at intervals, and atomic
  * checkpoints (model, optimizer, scheduler, RNG, history) from which a run resumes exactly.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { manualSeed, noGrad } from '@tensorloom/autograd';
+import { manualSeed, noGrad, type Tensor } from '@tensorloom/autograd';
 import {
   Adam,
   clipGradNorm,
@@ -16,8 +17,8 @@ import {
 } from '@tensorloom/nn';
 import { loadCheckpoint, saveCheckpoint } from '@tensorloom/nn/node';
 import { Progress, type ProgressMode } from 'example-kit';
-import { type Batch, Corpus, fixedBatch, randomBatch } from './data.ts';
-import { CharLM } from './model.ts';
+import { type Batch, Corpus, fixedBatch, randomBatch, streamBatch } from './data.ts';
+import { CharLM, type LSTMState } from './model.ts';
 
 /** Everything that defines a run. */
 export interface TrainConfig {
@@ -38,6 +39,13 @@ export interface TrainConfig {
   /** Max gradient norm. */
   clip: number;
   seed: number;
+  /**
+   * How training windows are drawn. 'streams' (the default): each step's windows continue the previous
+   * step's (`batch` contiguous streams through the training text, see `streamBatch`), and the LSTM starts
+   * from the state the previous step ended in, detached (truncated backpropagation through time).
+   * 'random': windows at random positions, each from a zero state.
+   */
+  windows?: 'streams' | 'random';
   /** Validate every this many steps (and at the end). */
   evalEvery: number;
   /** Validation windows. */
@@ -99,6 +107,7 @@ const FIXED = [
   'warmup',
   'clip',
   'seed',
+  'windows',
 ] as const;
 
 /** lr factor at `step`: linear warm-up to 1 over `warmup` steps, then cosine from 1 down to 0.1 at `total`. */
@@ -127,7 +136,9 @@ export function bitsPerChar(model: CharLM, batch: Batch, burnIn = 0): number {
 }
 
 /** Trains (or resumes) a model as `config` says. */
-export async function train(config: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
+export async function train(options: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const config = { ...options, windows: options.windows ?? 'streams' };
+  const stateful = config.windows === 'streams';
   const log = hooks.log ?? (() => {});
   const corpus = new Corpus(config.text);
   manualSeed(config.seed);
@@ -144,6 +155,8 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}): Promis
   const val = fixedBatch(corpus.valid, config.evalWindows, config.evalSeq);
   let history: History = { loss: [], evalSteps: [], valBpc: [] };
   let step = 0;
+  // With streams: the final state of the last step, detached, where the next step starts.
+  let state: LSTMState | null = null;
 
   if (config.resume && config.checkpoint && existsSync(config.checkpoint)) {
     // Check the run's settings before loading, so a mismatch is reported as such and not as a shape error.
@@ -155,8 +168,10 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}): Promis
     };
     if (!extra?.config)
       throw new Error(`cannot resume from ${config.checkpoint}: it is not a char-lm checkpoint`);
-    const diff = FIXED.filter((k) => extra.config[k] !== config[k]).map(
-      (k) => `--${k} ${String(extra.config[k])} (given ${String(config[k])})`,
+    // A checkpoint whose config has no `windows` was trained on random windows.
+    const savedConfig: Record<string, StateValue> = { windows: 'random', ...extra.config };
+    const diff = FIXED.filter((k) => savedConfig[k] !== config[k]).map(
+      (k) => `--${k} ${String(savedConfig[k])} (given ${String(config[k])})`,
     );
     if (extra.vocab !== corpus.chars.join('')) diff.push('the corpus vocabulary');
     if (diff.length > 0) {
@@ -167,6 +182,8 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}): Promis
     const restored = await loadCheckpoint(config.checkpoint, { model, optimizer, scheduler });
     history = extra.history;
     step = restored.step;
+    const carried = (restored.extra as { state?: [Tensor, Tensor] | null }).state;
+    state = carried ? [carried[0], carried[1]] : null;
     log(`resumed from ${config.checkpoint} at step ${step}`);
   } else if (config.resume) {
     log(`no checkpoint at ${config.checkpoint}; starting from step 0`);
@@ -182,7 +199,12 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}): Promis
       optimizer,
       scheduler,
       step,
-      extra: { config: fixed, history: history as unknown as StateValue, vocab: corpus.chars.join('') },
+      extra: {
+        config: fixed,
+        history: history as unknown as StateValue,
+        vocab: corpus.chars.join(''),
+        state: state ? [state[0], state[1]] : null,
+      },
     });
   };
 
@@ -203,8 +225,11 @@ export async function train(config: TrainConfig, hooks: TrainHooks = {}): Promis
   let interrupted = false;
   model.train();
   while (step < config.steps) {
-    const batch = randomBatch(corpus.train, config.batch, config.seq);
-    const [logits] = model.forward(batch.inputs, batch.seq, batch.batch);
+    const batch = stateful
+      ? streamBatch(corpus.train, config.batch, config.seq, step)
+      : randomBatch(corpus.train, config.batch, config.seq);
+    const [logits, final] = model.forward(batch.inputs, batch.seq, batch.batch, state);
+    if (stateful) state = [final[0].detach(), final[1].detach()];
     const loss = crossEntropy(logits, batch.targets);
     optimizer.zeroGrad();
     loss.backward();

@@ -1,8 +1,10 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Tensor } from '@tensorloom/autograd';
+import { deserializeState } from '@tensorloom/nn';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Corpus, fixedBatch, windows } from '../src/data.ts';
+import { Corpus, fixedBatch, streamBatch, windows } from '../src/data.ts';
 import { lrFactor, type TrainConfig, train } from '../src/train.ts';
 
 const text = readFileSync(new URL('../data/moby-dick.txt', import.meta.url), 'utf8');
@@ -57,6 +59,19 @@ describe('corpus', () => {
     expect(fixedBatch(ids, 2, 3).inputs).toEqual(fixedBatch(ids, 2, 3).inputs);
   });
 
+  it('cuts running streams: each step continues the previous one row by row, and wraps after a pass', () => {
+    const ids = Int32Array.from({ length: 41 }, (_, i) => i);
+    // 2 streams of 20 chars ([0, 20) and [20, 40)); windows of 3 + 1 chars: 6 steps per pass.
+    const b0 = streamBatch(ids, 2, 3, 0);
+    expect(Array.from(b0.inputs)).toEqual([0, 20, 1, 21, 2, 22]);
+    expect(Array.from(b0.targets)).toEqual([1, 21, 2, 22, 3, 23]);
+    expect(Array.from(streamBatch(ids, 2, 3, 1).inputs)).toEqual([3, 23, 4, 24, 5, 25]);
+    const last = streamBatch(ids, 2, 3, 5);
+    expect(Array.from(last.targets)).toEqual([16, 36, 17, 37, 18, 38]);
+    expect(streamBatch(ids, 2, 3, 6).inputs).toEqual(b0.inputs);
+    expect(() => streamBatch(ids.subarray(0, 8), 4, 3, 0)).toThrow(/8 chars are too few for 4 streams of 4/);
+  });
+
   it('warms the learning rate up linearly, then decays it by cosine to a tenth', () => {
     expect([0, 1, 3].map((s) => lrFactor(s, 4, 100))).toEqual([0.25, 0.5, 1]);
     expect(lrFactor(52, 4, 100)).toBeCloseTo(0.55, 12);
@@ -96,5 +111,28 @@ describe('training (smoke)', () => {
     await expect(
       train(tiny({ checkpoint: path, resume: true, hidden: 32 }), { progress: 'quiet' }),
     ).rejects.toThrow(/it was trained with --hidden 24 \(given 32\)/);
+    await expect(
+      train(tiny({ checkpoint: path, resume: true, windows: 'random' }), { progress: 'quiet' }),
+    ).rejects.toThrow(/it was trained with --windows streams \(given random\)/);
+  });
+
+  it('carries the LSTM state between steps (streams), and resumes it from the checkpoint', async () => {
+    // 11 blocks of text: 40,960 training chars in 256 streams of 159 hold 9 windows of 16 + 1, so a 12-step
+    // run starts a second pass at step 9; it stops at step 7 and resumes.
+    const over = { text: text.slice(0, 11 * 4096), batch: 256, seq: 16, steps: 12 };
+    const straight = await train(tiny(over), { progress: 'quiet' });
+    const path = join(dir, 'c.safetensors');
+    await train(tiny({ ...over, checkpoint: path }), { progress: 'quiet', stop: (step) => step >= 7 });
+    // The checkpoint holds the state the next step starts from: [h, c], each [layers, streams, hidden].
+    const saved = deserializeState(readFileSync(path)) as { extra: { state: Tensor[] } };
+    expect(saved.extra.state.map((t) => t.shape)).toEqual([
+      [2, 256, 24],
+      [2, 256, 24],
+    ]);
+    const resumed = await train(tiny({ ...over, checkpoint: path, resume: true }), { progress: 'quiet' });
+    expect(resumed.history).toEqual(straight.history);
+    // Random windows from a zero state train a different model from the same seed.
+    const random = await train(tiny({ ...over, windows: 'random' }), { progress: 'quiet' });
+    expect(random.history.loss).not.toEqual(straight.history.loss);
   });
 });

@@ -169,9 +169,8 @@ export function realizeInto(requests: ReadonlyArray<{ tensor: Tensor; into: Dest
       r.tensor.setStorage(p.eager().data);
       continue;
     }
-    if (p?.op === 'sum' && r.into) realize(r.tensor); // computed in its own loop, then copied into place
-    if ((!p || p.compute || !r.tensor.pending) && r.into) {
-      // Computed already (or not fusible): a copy into place.
+    if ((!p || p.compute || p.op === 'sum') && r.into) {
+      // Computed already, or computed on its own (a deferred value; a sum, in its own loop): a copy into place.
       copyInto(r.tensor.data, r.tensor.shape, r.into.data, r.into.offset, r.into.strides);
       continue;
     }

@@ -300,7 +300,14 @@ class KernelBuilder {
   private readonly values: IrValue[] = [];
   private readonly stores: IrStore[] = [];
   private readonly fresh: boolean[] = [];
-  private readonly memo = new Map<string | number, Ref>();
+  /** Pending tensors computed already, by id: read with the identity map, then through other maps. */
+  private readonly memo = new Map<number, Ref>();
+  private readonly mapped = new Map<
+    number,
+    Array<{ dims: readonly number[]; offs: readonly number[]; ref: Ref }>
+  >();
+  /** Reads made already, by array. */
+  private readonly loads = new Map<number, Array<{ base: number; coefs: readonly number[]; ref: Ref }>>();
   private readonly visited = new Set<Pending>();
   /** Pending intermediates seen at the loop's full extent with the identity map. */
   readonly fullExtent: Array<{ tensor: Tensor; ref: Ref }> = [];
@@ -322,8 +329,9 @@ class KernelBuilder {
     const p = t.pending;
     if (!p || p.compute) return this.load(t.data, t.shape, dims, offs);
     const identity = isIdentity(dims, offs);
-    const key = identity ? p.id : mapKey(p.id, dims, offs);
-    const known = this.memo.get(key);
+    const known = identity
+      ? this.memo.get(p.id)
+      : this.mapped.get(p.id)?.find((m) => shapesEqual(m.dims, dims) && shapesEqual(m.offs, offs))?.ref;
     if (known) return known;
     if (!this.visited.has(p)) {
       this.visited.add(p);
@@ -356,7 +364,12 @@ class KernelBuilder {
       const level = Math.max(-1, ...operands.map((r) => r.level));
       ref = this.add({ kind: 'op', op: p.op, args: operands.map((r) => r.index), params: p.params, level });
     }
-    this.memo.set(key, ref);
+    if (identity) this.memo.set(p.id, ref);
+    else {
+      const maps = this.mapped.get(p.id);
+      if (maps) maps.push({ dims, offs, ref });
+      else this.mapped.set(p.id, [{ dims, offs, ref }]);
+    }
     if (identity && shapesEqual(t.shape, this.loop)) this.fullExtent.push({ tensor: t, ref });
     else if (p.op !== 'view' && p.op !== 'sum' && t.ndim === this.rank) {
       // Read in part (through a view): kept if its parts tile it (see `tiles`).
@@ -427,15 +440,16 @@ class KernelBuilder {
       if (dims[j]! >= 0) coefs[dims[j]!]! += strides[j]!;
     }
     const array = this.arrayOf(data);
-    const key = `L${array}@${base}:${coefs}`;
-    const known = this.memo.get(key);
+    const reads = this.loads.get(array);
+    const known = reads?.find((r) => r.base === base && shapesEqual(r.coefs, coefs))?.ref;
     if (known) return known;
     let level = -1;
     coefs.forEach((c, d) => {
       if (c !== 0) level = d;
     });
     const ref = this.add({ kind: 'load', array, base, coefs, level });
-    this.memo.set(key, ref);
+    if (reads) reads.push({ base, coefs, ref });
+    else this.loads.set(array, [{ base, coefs, ref }]);
     return ref;
   }
 
@@ -443,13 +457,6 @@ class KernelBuilder {
     this.values.push(value);
     return { index: this.values.length - 1, level: value.level };
   }
-}
-
-/** The memo key of a tensor read through a map (the identity map's key is the id alone). */
-function mapKey(id: number, dims: readonly number[], offs: readonly number[]): string {
-  let key = `${id}`;
-  for (let j = 0; j < dims.length; j++) key += `:${dims[j]},${offs[j]}`;
-  return key;
 }
 
 function isIdentity(dims: readonly number[], offs: readonly number[]): boolean {

@@ -4,7 +4,7 @@
  * computed at the outermost loop it varies in. Each kernel is generated as JavaScript (`new Function`) and,
  * where its ops allow, as WebAssembly SIMD (wasm/fused.ts), which runs instead; both evaluate the same
  * operations as the unfused kernels of elementwise.ts, so results are bit-identical. Kernels are cached by
- * a compact text of their IR.
+ * a hash of their IR.
  */
 import type { TypedArray } from '../dtype.ts';
 import { erfScalar, float32Code, POW2_F32, sigmoidScalar } from './elementwise.ts';
@@ -70,22 +70,31 @@ interface Kernel {
 /** Smallest loop sent to WebAssembly: the measured crossover for an LSTM step's kernel (batch 1, hidden 64). */
 export const WASM_MIN_ELEMENTS = 64;
 
-const cache = new Map<string, Kernel>();
+/** Generated kernels by a hash of their IR; a bucket holds the IRs that share a hash, compared in full. */
+const cache = new Map<number, Array<{ ir: KernelIr; kernel: Kernel }>>();
+let cached = 0;
 const MAX_CACHED = 4096;
 
 /** Number of distinct fused kernels generated so far (for tests and diagnostics). */
 export function fusedKernelCount(): number {
-  return cache.size;
+  return cached;
 }
 
 /** Runs the kernel of `ir` over `arrays` (array k of the IR is `arrays[k]`), generating it on first use. */
 export function runKernel(ir: KernelIr, arrays: readonly TypedArray[]): void {
-  const key = irKey(ir);
-  let kernel = cache.get(key);
+  const hash = irHash(ir);
+  let bucket = cache.get(hash);
+  let kernel = bucket?.find((entry) => sameIr(entry.ir, ir))?.kernel;
   if (!kernel) {
-    if (cache.size >= MAX_CACHED) cache.clear();
+    if (cached >= MAX_CACHED) {
+      cache.clear();
+      cached = 0;
+      bucket = undefined;
+    }
     kernel = { js: new Function('A', 'F', jsSource(ir)) as Kernel['js'], wasm: compileFused(ir) };
-    cache.set(key, kernel);
+    if (bucket) bucket.push({ ir, kernel });
+    else cache.set(hash, [{ ir, kernel }]);
+    cached++;
   }
   // Below WASM_MIN_ELEMENTS, copying into WebAssembly memory costs more than it saves.
   if (kernel.wasm && isWasmEnabled() && elements(ir.loop) >= WASM_MIN_ELEMENTS) runFused(kernel.wasm, arrays);
@@ -98,15 +107,81 @@ function elements(loop: readonly number[]): number {
   return n;
 }
 
-/** Everything the generated code depends on, as compact text. */
-function irKey(ir: KernelIr): string {
-  let key = `${ir.f32 ? 'f' : 'd'}[${ir.loop}]`;
+/** Each op's number in the kernel hash. */
+const OP_CODES = new Map([...Object.keys(TEMPLATES), 'sum'].map((op, i) => [op, i + 1]));
+
+/**
+ * A 32-bit hash (FNV-1a over 32-bit words) of everything the generated code depends on; kernels are found by
+ * it without building a text of the IR on every realization, then compared in full (`sameIr`).
+ */
+function irHash(ir: KernelIr): number {
+  let h = 0x811c9dc5;
+  const mix = (x: number) => {
+    h = Math.imul(h ^ (x | 0), 0x01000193);
+    h = Math.imul(h ^ ((x / 0x100000000) | 0), 0x01000193);
+  };
+  const mixAll = (xs: readonly number[]) => {
+    mix(xs.length);
+    for (const x of xs) mix(x);
+  };
+  mix(ir.f32 ? 1 : 2);
+  mixAll(ir.loop);
   for (const v of ir.values) {
-    key += v.kind === 'load' ? `|L${v.array}@${v.base}:${v.coefs}` : `|${v.op}(${v.args})${v.params}`;
+    if (v.kind === 'load') {
+      mix(-1);
+      mix(v.array);
+      mix(v.base);
+      mixAll(v.coefs);
+    } else {
+      mix(OP_CODES.get(v.op) ?? 0);
+      mixAll(v.args);
+      mixAll(v.params);
+    }
   }
-  for (const s of ir.stores) key += `|S${s.array}@${s.base}:${s.coefs}=${s.value}`;
-  for (const f of ir.fresh) key += f ? '1' : '0';
-  return key;
+  for (const s of ir.stores) {
+    mix(s.array);
+    mix(s.base);
+    mixAll(s.coefs);
+    mix(s.value);
+  }
+  for (const f of ir.fresh) mix(f ? 1 : 0);
+  return h >>> 0;
+}
+
+/** Whether two lists of numbers are the same entry by entry (`Object.is`: clamp bounds may be NaN or −0). */
+function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
+  return true;
+}
+
+/** Whether two IRs generate the same code (a value's level follows from its operands, so it is not compared). */
+function sameIr(a: KernelIr, b: KernelIr): boolean {
+  if (a.f32 !== b.f32 || a.arrayCount !== b.arrayCount || !sameNumbers(a.loop, b.loop)) return false;
+  if (a.values.length !== b.values.length || a.stores.length !== b.stores.length) return false;
+  for (let i = 0; i < a.values.length; i++) {
+    const u = a.values[i]!;
+    const v = b.values[i]!;
+    if (u.kind === 'load') {
+      if (v.kind !== 'load' || u.array !== v.array || u.base !== v.base || !sameNumbers(u.coefs, v.coefs))
+        return false;
+    } else if (
+      v.kind !== 'op' ||
+      u.op !== v.op ||
+      !sameNumbers(u.args, v.args) ||
+      !sameNumbers(u.params, v.params)
+    ) {
+      return false;
+    }
+  }
+  for (let i = 0; i < a.stores.length; i++) {
+    const s = a.stores[i]!;
+    const t = b.stores[i]!;
+    if (s.array !== t.array || s.base !== t.base || s.value !== t.value || !sameNumbers(s.coefs, t.coefs))
+      return false;
+  }
+  for (let k = 0; k < a.fresh.length; k++) if (a.fresh[k] !== b.fresh[k]) return false;
+  return true;
 }
 
 /** `base + Σ_d coef_d · i_d` as source text. */

@@ -38,8 +38,16 @@ export class Node {
     readonly outputCount = 1,
     /** The inputs' versions when the op read them (see `Tensor.version`), checked before the VJP runs. */
     readonly versions: readonly number[] = inputs.map((t) => t.version),
+    /** Shown each output's first gradient as it arrives (see `recordMulti`). */
+    readonly offer: GradOffer | null = null,
   ) {}
 }
+
+/**
+ * Shown the first gradient that reaches output `output` of a node, before anything reads it: lets the node
+ * have it computed where its VJP will want it (`unbind` asks for the rows of its stacked gradient).
+ */
+export type GradOffer = (output: number, grad: Tensor) => void;
 
 let gradEnabled = true;
 
@@ -77,15 +85,19 @@ export function record(op: string, inputs: readonly Tensor[], out: Tensor, vjp: 
   return out;
 }
 
-/** `record` for an op with several outputs: one node, whose VJP receives every output's gradient. */
+/**
+ * `record` for an op with several outputs: one node, whose VJP receives every output's gradient. `offer`,
+ * if given, is shown each output's first gradient during a backward pass that records no graph.
+ */
 export function recordMulti(
   op: string,
   inputs: readonly Tensor[],
   outs: readonly Tensor[],
   vjp: MultiVjp,
+  offer: GradOffer | null = null,
 ): void {
   if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return;
-  const node = new Node(op, inputs, vjp, outs.length);
+  const node = new Node(op, inputs, vjp, outs.length, undefined, offer);
   outs.forEach((out, i) => {
     out.requiresGrad = true;
     out.gradFn = node;
@@ -153,6 +165,7 @@ export function runBackward(
     const prev = pending.get(t);
     if (prev === undefined) {
       pending.set(t, g);
+      if (!createGraph) t.gradFn?.offer?.(t.outputIndex, g);
       return;
     }
     // Products a weight collects from many steps (Σ_t X_tᵀ·Y_t) stay one deferred product (deferred.ts).

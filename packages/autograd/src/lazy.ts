@@ -29,7 +29,7 @@
  * and WebAssembly SIMD where its ops allow). Where `new Function` is forbidden (a content-security policy
  * without 'unsafe-eval'), fusion turns itself off and every op runs its own kernel.
  */
-import { allocate, type DType, type TypedArray } from './dtype.ts';
+import { allocate, type DType, dtypeOf, type TypedArray } from './dtype.ts';
 import { runKernel } from './kernels/fused.ts';
 import type { IrStore, IrValue } from './kernels/ir.ts';
 import { copyInto } from './kernels/strided.ts';
@@ -50,8 +50,10 @@ export interface Pending {
   uses: number;
   /** A VJP of the graph reads this tensor. */
   saved: boolean;
-  /** For 'deferred': produces the elements. */
-  readonly compute?: () => TypedArray;
+  /** For 'deferred': produces the elements, in `into` when given. */
+  readonly compute?: (into: TypedArray | null) => TypedArray;
+  /** Where the elements go when computed, if a consumer asked (`computeInto`); else fresh storage. */
+  into: TypedArray | null;
   /** The op's own unfused kernel: what realizing this node alone, over computed arguments, runs. */
   readonly eager?: () => Tensor;
   /** The arguments' versions when the op was recorded (see `Tensor.version`). */
@@ -98,7 +100,8 @@ export function withFusion<T>(on: boolean, fn: () => T): T {
   }
 }
 
-function isFused(t: Tensor): boolean {
+/** Whether `t` is pending and computed by a fused kernel (not by a `compute` of its own). */
+export function isFused(t: Tensor): boolean {
   return t.pending !== null && t.pending.compute === undefined;
 }
 
@@ -121,12 +124,55 @@ export function pendingNode(
   }
   for (const a of args) if (isFused(a)) a.pending!.uses++;
   const versions = args.map((a) => a.version);
-  return { id: nextId++, op, args, params, depth: depth + 1, uses: 0, saved: false, eager, versions };
+  return {
+    id: nextId++,
+    op,
+    args,
+    params,
+    depth: depth + 1,
+    uses: 0,
+    saved: false,
+    eager,
+    versions,
+    into: null,
+  };
 }
 
-/** A node computed on demand by `compute`, outside fusion (a deferred sum of products, say). */
-export function deferredNode(compute: () => TypedArray, args: readonly Tensor[] = []): Pending {
-  return { id: nextId++, op: 'deferred', args, params: [], depth: 0, uses: 0, saved: false, compute };
+/**
+ * A node computed on demand by `compute`, outside fusion (a deferred sum of products, a `cat` of pending
+ * parts); `args`, if given, must not change in place before it is computed.
+ */
+export function deferredNode(
+  compute: (into: TypedArray | null) => TypedArray,
+  args: readonly Tensor[] = [],
+): Pending {
+  const versions = args.map((a) => a.version);
+  return {
+    id: nextId++,
+    op: 'deferred',
+    args,
+    params: [],
+    depth: 0,
+    uses: 0,
+    saved: false,
+    compute,
+    versions,
+    into: null,
+  };
+}
+
+/**
+ * Asks that pending `t` store its elements in `data` (t.size contiguous elements of t's dtype) when it is
+ * computed, so that a consumer that needs them there finds them in place (a stacked gradient, see `unbind`).
+ * Returns false, asking nothing, when t is computed already or was asked before. A realization path that
+ * cannot honour the request (an op computed on its own) gives t storage of its own instead: a consumer
+ * checks where t's elements are before relying on them.
+ */
+export function computeInto(t: Tensor, data: TypedArray): boolean {
+  const p = t.pending;
+  if (!p || p.into || data.length !== t.size || dtypeOf(data) !== t.dtype) return false;
+  p.into = data;
+  return true;
 }
 
 /** Marks tensors a VJP will read, so that a realization stores them rather than leaving them pending. */
@@ -160,7 +206,8 @@ export function realizeInto(requests: ReadonlyArray<{ tensor: Tensor; into: Dest
     const p = r.tensor.pending;
     if (!p && !r.into) continue;
     if (p?.compute && !r.into) {
-      r.tensor.setStorage(p.compute());
+      checkArgVersions(p);
+      r.tensor.setStorage(p.compute(p.into));
       continue;
     }
     if (p?.eager && !r.into && p.args.every((a) => a.isRealized)) {
@@ -239,16 +286,21 @@ function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | 
     asked.add(tensor);
     fresh.push({ tensor, parts });
   }
-  // One allocation for all of them (allocating is costly per call, not per byte), cut into their arrays;
-  // a part is written through its dims' strides placed on the loop dims they read.
+  // One allocation for all of them (allocating is costly per call, not per byte), cut into their arrays,
+  // except those asked to go elsewhere (`computeInto`); a part is written through its dims' strides placed
+  // on the loop dims they read.
+  const placed = fresh.map(({ tensor }) => tensor.pending?.into ?? null);
   const block = allocate(
     first.dtype,
-    fresh.reduce((n, { tensor }) => n + tensor.size, 0),
+    fresh.reduce((n, { tensor }, k) => n + (placed[k] ? 0 : tensor.size), 0),
   );
   let at = 0;
-  const arrays = fresh.map(({ tensor, parts }) => {
-    const data = block.subarray(at, at + tensor.size);
-    at += tensor.size;
+  const arrays = fresh.map(({ tensor, parts }, k) => {
+    let data = placed[k];
+    if (!data) {
+      data = block.subarray(at, at + tensor.size);
+      at += tensor.size;
+    }
     const strides = stridesOf(tensor.shape);
     for (const { ref, dims, offs } of parts) {
       const coefs = loop.map(() => 0);

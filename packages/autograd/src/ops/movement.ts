@@ -3,10 +3,18 @@
  * indexed reads/writes. Each gradient moves g back the way the data came: a permutation's VJP is the
  * inverse permutation, a slice's is zero padding, a gather's is a scatter-add, broadcasting's is a sum.
  */
-import { allocate, checkDtype, type DType, toInt32Array } from '../dtype.ts';
-import { record, recordMulti } from '../engine.ts';
+import { allocate, checkDtype, type DType, type TypedArray, toInt32Array } from '../dtype.ts';
+import { type GradOffer, isGradEnabled, record, recordMulti } from '../engine.ts';
 import { expand, narrowInto, narrow as narrowKernel, permute as permuteKernel } from '../kernels/strided.ts';
-import { isFusionEnabled, pendingNode, realizeInto } from '../lazy.ts';
+import {
+  computeInto,
+  deferredNode,
+  isFused,
+  isFusionEnabled,
+  pendingNode,
+  realize,
+  realizeInto,
+} from '../lazy.ts';
 import {
   broadcastShapes,
   checkShape,
@@ -282,24 +290,30 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
     }
   }
   const total = tensors.reduce((n, t) => n + t.shape[d]!, 0);
-  const y = empty(
-    first.shape.map((n, i) => (i === d ? total : n)),
-    first.dtype,
-  );
+  const shape = first.shape.map((n, i) => (i === d ? total : n));
+  const strides = stridesOf(shape);
   const starts: number[] = [];
   let at = 0;
   for (const t of tensors) {
     starts.push(at);
     at += t.shape[d]!;
   }
-  const strides = stridesOf(y.shape);
   // Each part is computed (a pending one fused with what produced it) or copied straight into its place.
-  realizeInto(
-    tensors.map((t, i) => ({
-      tensor: t,
-      into: { data: y.data, offset: starts[i]! * strides[d]!, strides },
-    })),
-  );
+  const place = (data: TypedArray) => {
+    realizeInto(
+      tensors.map((t, i) => ({ tensor: t, into: { data, offset: starts[i]! * strides[d]!, strides } })),
+    );
+    return data;
+  };
+  // Parts all pending: so is the result, computed when read, where it is asked to go (`computeInto`).
+  const y = tensors.every(isFused)
+    ? new Tensor(
+        null,
+        shape,
+        deferredNode((into) => place(into ?? allocate(first.dtype, sizeOf(shape))), tensors),
+        first.dtype,
+      )
+    : new Tensor(place(allocate(first.dtype, sizeOf(shape))), shape);
   return record('cat', tensors, y, (g) =>
     tensors.map((t, i) => (t.requiresGrad ? narrow(g, d, starts[i]!, t.shape[d]!) : null)),
   );
@@ -395,13 +409,69 @@ export function unbind(x: Tensor, dim = 0): Tensor[] {
           ),
     );
   }
-  recordMulti('unbind', [x], parts, (grads) => [
-    stack(
-      grads.map((g) => g ?? zeros(shape, { dtype: x.dtype })),
-      d,
-    ),
-  ]);
+  const inPlace = d === 0 ? stackedRows(x) : null;
+  recordMulti(
+    'unbind',
+    [x],
+    parts,
+    (grads) => [
+      inPlace?.take(grads) ??
+        stack(
+          grads.map((g) => g ?? zeros(shape, { dtype: x.dtype })),
+          d,
+        ),
+    ],
+    inPlace?.offer,
+  );
   return parts;
+}
+
+/**
+ * The gradient of unbind(x) along dim 0 assembled in place: each slice's gradient, offered while still
+ * pending, is asked to compute itself straight into its rows of one buffer of x's shape (`computeInto`),
+ * so that the stack in the VJP copies nothing (a recurrent cell's per-step gate gradients land in the
+ * sequence's gradient as they are computed); one that arrived computed already is copied into its row.
+ * `take` returns the buffer, or null when a row holds something else than its slice's gradient (then the VJP
+ * stacks as usual); gradients recorded for higher order are never taken.
+ */
+function stackedRows(x: Tensor): {
+  offer: GradOffer;
+  take: (grads: ReadonlyArray<Tensor | null>) => Tensor | null;
+} {
+  const n = x.shape[0]!;
+  const rowSize = n === 0 ? 0 : x.size / n;
+  let buffer: TypedArray | null = null;
+  let views: Array<TypedArray | null> = [];
+  return {
+    offer: (i, g) => {
+      // A row asked for already (a pass whose VJP never ran): a new buffer, leaving the old rows to their owners.
+      if (!buffer || views[i]) {
+        buffer = allocate(x.dtype, x.size);
+        views = new Array<TypedArray | null>(n).fill(null);
+      }
+      const view = buffer.subarray(i * rowSize, (i + 1) * rowSize);
+      if (computeInto(g, view)) views[i] = view;
+    },
+    take: (grads) => {
+      const [data, asked] = [buffer, views];
+      buffer = null;
+      views = [];
+      if (!data || isGradEnabled()) return null;
+      for (let i = 0; i < n; i++) {
+        const g = grads[i];
+        if (!g) continue; // no gradient reached slice i: its row stays zero (rows are asked for on arrival)
+        const view = asked[i];
+        if (!view) {
+          // Computed before it arrived (a chain cut at its depth limit): copied into its row, which is free.
+          data.set(g.data, i * rowSize);
+          continue;
+        }
+        if (g.pending?.into === view) realize(g);
+        if (g.pending || g.data !== view) return null;
+      }
+      return new Tensor(data, x.shape);
+    },
+  };
 }
 
 /** Splits along `dim` into `chunks` near-equal pieces (PyTorch: size ⌈n / chunks⌉ each). */

@@ -115,15 +115,17 @@ export function pendingNode(
   params: readonly number[] = [],
   eager?: () => Tensor,
 ): Pending {
-  let depth = 0;
-  for (const a of args) if (isFused(a)) depth = Math.max(depth, a.pending!.depth);
+  let depth = deepest(args);
   if (depth >= MAX_DEPTH) {
     realize(...args.filter((a) => isFused(a) && a.pending!.depth >= MAX_DEPTH));
-    depth = 0;
-    for (const a of args) if (isFused(a)) depth = Math.max(depth, a.pending!.depth);
+    depth = deepest(args);
   }
-  for (const a of args) if (isFused(a)) a.pending!.uses++;
-  const versions = args.map((a) => a.version);
+  const versions = new Array<number>(args.length);
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (isFused(a)) a.pending!.uses++;
+    versions[i] = a.version;
+  }
   return {
     id: nextId++,
     op,
@@ -136,6 +138,16 @@ export function pendingNode(
     versions,
     into: null,
   };
+}
+
+/** The longest chain of pending tensors below `args` (0 when all are computed). */
+function deepest(args: readonly Tensor[]): number {
+  let depth = 0;
+  for (let i = 0; i < args.length; i++) {
+    const p = args[i]!.pending;
+    if (p && !p.compute && p.depth > depth) depth = p.depth;
+  }
+  return depth;
 }
 
 /**
@@ -388,8 +400,10 @@ class KernelBuilder {
     if (!this.visited.has(p)) {
       this.visited.add(p);
       checkArgVersions(p);
-      for (const a of p.args)
-        if (a.pending) this.readsInDag.set(a.pending, (this.readsInDag.get(a.pending) ?? 0) + 1);
+      for (let i = 0; i < p.args.length; i++) {
+        const a = p.args[i]!.pending;
+        if (a) this.readsInDag.set(a, (this.readsInDag.get(a) ?? 0) + 1);
+      }
     }
     let ref: Ref;
     if (p.op === 'sum') {
@@ -402,19 +416,28 @@ class KernelBuilder {
       ref = sum;
     } else if (p.op === 'view') {
       const src = p.args[0]!;
-      const sd: number[] = [];
-      const so: number[] = [];
+      const sd = new Array<number>(src.ndim);
+      const so = new Array<number>(src.ndim);
       for (let j = 0; j < src.ndim; j++) {
         const d = p.params[2 * j]!;
         const off = p.params[2 * j + 1]!;
-        sd.push(d < 0 ? -1 : dims[d]!);
-        so.push(d < 0 ? off : offs[d]! + off);
+        sd[j] = d < 0 ? -1 : dims[d]!;
+        so[j] = d < 0 ? off : offs[d]! + off;
       }
       ref = this.walk(src, sd, so);
     } else {
-      const operands = p.args.map((a) => this.walk(a, ...broadcastMap(a.shape, t.shape, dims, offs)));
-      const level = Math.max(-1, ...operands.map((r) => r.level));
-      ref = this.add({ kind: 'op', op: p.op, args: operands.map((r) => r.index), params: p.params, level });
+      const args = new Array<number>(p.args.length);
+      let level = -1;
+      for (let i = 0; i < p.args.length; i++) {
+        const a = p.args[i]!;
+        // An operand of the output's shape is read through the output's own map.
+        const operand = shapesEqual(a.shape, t.shape)
+          ? this.walk(a, dims, offs)
+          : this.walk(a, ...broadcastMap(a.shape, t.shape, dims, offs));
+        args[i] = operand.index;
+        if (operand.level > level) level = operand.level;
+      }
+      ref = this.add({ kind: 'op', op: p.op, args, params: p.params, level });
     }
     if (identity) this.memo.set(p.id, ref);
     else {
@@ -483,22 +506,22 @@ class KernelBuilder {
 
   /** A read of `data` (of `shape`) through the map: element index base + Σ coefs[d]·i_d. */
   private load(data: TypedArray, shape: Shape, dims: readonly number[], offs: readonly number[]): Ref {
-    const strides = stridesOf(shape);
     const coefs = new Array<number>(this.rank).fill(0);
     let base = 0;
-    for (let j = 0; j < shape.length; j++) {
-      if (shape[j] === 1) continue;
-      base += offs[j]! * strides[j]!;
-      if (dims[j]! >= 0) coefs[dims[j]!]! += strides[j]!;
+    let stride = 1;
+    for (let j = shape.length - 1; j >= 0; j--) {
+      if (shape[j] !== 1) {
+        base += offs[j]! * stride;
+        if (dims[j]! >= 0) coefs[dims[j]!]! += stride;
+      }
+      stride *= shape[j]!;
     }
     const array = this.arrayOf(data);
     const reads = this.loads.get(array);
     const known = reads?.find((r) => r.base === base && shapesEqual(r.coefs, coefs))?.ref;
     if (known) return known;
     let level = -1;
-    coefs.forEach((c, d) => {
-      if (c !== 0) level = d;
-    });
+    for (let d = 0; d < coefs.length; d++) if (coefs[d] !== 0) level = d;
     const ref = this.add({ kind: 'load', array, base, coefs, level });
     if (reads) reads.push({ base, coefs, ref });
     else this.loads.set(array, [{ base, coefs, ref }]);
@@ -536,13 +559,15 @@ function broadcastMap(
 
 /** A pending op reads its arguments when realized: refuses if one changed in place since it was recorded. */
 function checkArgVersions(p: Pending): void {
-  p.args.forEach((a, i) => {
-    if (p.versions && a.version !== p.versions[i]) {
+  if (!p.versions) return;
+  for (let i = 0; i < p.args.length; i++) {
+    const a = p.args[i]!;
+    if (a.version !== p.versions[i]) {
       throw new Error(
         `realize: argument ${i} of the pending '${p.op}' (shape ${fmt(a.shape)}) was modified in place after the op ` +
           'was recorded, and pending ops read their arguments when computed; read the result (or realize() it) ' +
           'before changing its inputs',
       );
     }
-  });
+  }
 }

@@ -18,6 +18,9 @@ export type TensorLike = Tensor | number;
 export type NestedArray = number | NestedArray[];
 
 /** An n-d array of float32, float64 or int32 values in row-major order, and its place in the autograd graph. */
+/** The hooks of a tensor that has none (shared: hooks are replaced, never edited in place). */
+const NO_HOOKS: readonly GradHook[] = Object.freeze([]);
+
 export class Tensor {
   private storage: TypedArray | null;
   /** What will compute this tensor's elements, while they are not computed yet (see lazy.ts). */
@@ -37,8 +40,8 @@ export class Tensor {
   outputIndex = 0;
   /** Set by `retainGrad()`: a non-leaf that keeps its gradient in `.grad`. */
   retainsGrad = false;
-  /** Gradient hooks, run in order when this tensor's gradient is computed. */
-  hooks: GradHook[] = [];
+  /** Gradient hooks, run in order when this tensor's gradient is computed (replaced, never edited). */
+  hooks: readonly GradHook[] = NO_HOOKS;
   /**
    * Counts in-place changes of the elements (`bumpVersion`): backward and pending computations that read
    * this tensor before a change refuse to run after it, rather than use the new values silently.
@@ -66,7 +69,7 @@ export class Tensor {
     }
     this.storage = data;
     this.pending = data === null ? pending : null;
-    this.shape = Object.freeze([...shape]);
+    this.shape = Object.isFrozen(shape) ? shape : Object.freeze([...shape]);
     this.dtype = data === null ? dtype! : dtypeOf(data);
     this.size = size;
   }
@@ -384,6 +387,6 @@ export class Tensor {
 
 function validShape(shape: Shape): boolean {
   if (!Array.isArray(shape)) return false;
-  for (const d of shape) if (!Number.isInteger(d) || d < 0) return false;
+  for (let i = 0; i < shape.length; i++) if (!Number.isInteger(shape[i]) || shape[i]! < 0) return false;
   return true;
 }

@@ -115,37 +115,34 @@ const OP_CODES = new Map([...Object.keys(TEMPLATES), 'sum'].map((op, i) => [op, 
  * it without building a text of the IR on every realization, then compared in full (`sameIr`).
  */
 function irHash(ir: KernelIr): number {
-  let h = 0x811c9dc5;
-  const mix = (x: number) => {
-    h = Math.imul(h ^ (x | 0), 0x01000193);
-    h = Math.imul(h ^ ((x / 0x100000000) | 0), 0x01000193);
-  };
-  const mixAll = (xs: readonly number[]) => {
-    mix(xs.length);
-    for (const x of xs) mix(x);
-  };
-  mix(ir.f32 ? 1 : 2);
-  mixAll(ir.loop);
-  for (const v of ir.values) {
+  let h = hashWords(0x811c9dc5, ir.f32 ? 1 : 2);
+  h = hashList(h, ir.loop);
+  for (let i = 0; i < ir.values.length; i++) {
+    const v = ir.values[i]!;
     if (v.kind === 'load') {
-      mix(-1);
-      mix(v.array);
-      mix(v.base);
-      mixAll(v.coefs);
+      h = hashList(hashWords(hashWords(hashWords(h, -1), v.array), v.base), v.coefs);
     } else {
-      mix(OP_CODES.get(v.op) ?? 0);
-      mixAll(v.args);
-      mixAll(v.params);
+      h = hashList(hashList(hashWords(h, OP_CODES.get(v.op) ?? 0), v.args), v.params);
     }
   }
-  for (const s of ir.stores) {
-    mix(s.array);
-    mix(s.base);
-    mixAll(s.coefs);
-    mix(s.value);
+  for (let i = 0; i < ir.stores.length; i++) {
+    const s = ir.stores[i]!;
+    h = hashWords(hashList(hashWords(hashWords(h, s.array), s.base), s.coefs), s.value);
   }
-  for (const f of ir.fresh) mix(f ? 1 : 0);
+  for (let k = 0; k < ir.fresh.length; k++) h = hashWords(h, ir.fresh[k] ? 1 : 0);
   return h >>> 0;
+}
+
+/** FNV-1a step over the low and high 32-bit words of an integer (a float's fraction is dropped: a collision). */
+function hashWords(h: number, x: number): number {
+  h = Math.imul(h ^ (x | 0), 0x01000193);
+  return Math.imul(h ^ ((x / 0x100000000) | 0), 0x01000193);
+}
+
+function hashList(h: number, xs: readonly number[]): number {
+  h = hashWords(h, xs.length);
+  for (let i = 0; i < xs.length; i++) h = hashWords(h, xs[i]!);
+  return h;
 }
 
 /** Whether two lists of numbers are the same entry by entry (`Object.is`: clamp bounds may be NaN or −0). */

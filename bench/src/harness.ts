@@ -189,11 +189,14 @@ async function timeCalls(
 }
 
 /**
- * Times one prepared runner: warm up, pick how many calls make a sample last `sampleMs`, then take samples
+ * Times one prepared runner: collect garbage, warm up, pick how many calls make a sample last `sampleMs`, then take samples
  * until `samples` are in or the `maxMs` budget is spent (keeping at least `minSamples`). Budgets are in wall
  * time; samples are read on `clock`.
  */
 export async function measure(runner: Runner, timing: TimingOptions, clock = now): Promise<number[]> {
+  // The garbage of what ran before is collected first, so that the warm-up, not the samples, pays for the
+  // heap growing back to this runner's steady state (a forced full GC shrinks V8's heap limits).
+  collectGarbage?.();
   const start = now();
   let t0 = now();
   const first = runner.run();
@@ -209,7 +212,6 @@ export async function measure(runner: Runner, timing: TimingOptions, clock = now
   }
   const perCall = calls > 2 ? (now() - t0) / (calls - 2) : now() - start;
   const batch = Math.max(1, Math.ceil(timing.sampleMs / Math.max(perCall, 1e-6)));
-  collectGarbage?.();
   const samples: number[] = [];
   const sampling = now();
   while (

@@ -213,8 +213,9 @@ export const cellsSection: Section = {
     '`CellStack` (one layer), the reference rows are the `LSTM` and `GRU` layers. The user cells ' +
     '(`bench/src/cells/user-cells.ts`) use public primitives only.',
   metric: { kind: 'time', unit: 'ms' },
-  // Steps take 20–500 ms: warm up for 300 ms, then up to 5 samples in 1.5 s (at least 2).
-  timing: { warmupMs: 300, warmupCalls: 1, samples: 5, minSamples: 2, maxMs: 1500 },
+  // Steps take 10–150 ms; steady-state steps are timed, as in the lstm section: warm up for 1 s, then up to 9
+  // samples in 1.5 s (at least 2).
+  timing: { warmupMs: 1000, warmupCalls: 1, samples: 9, minSamples: 2, maxMs: 1500 },
   baselines: [
     { case: LSTM_LAYER, label: 'LSTM layer' },
     { case: GRU_LAYER, label: 'GRU layer' },

@@ -6,10 +6,12 @@
  * kernel generated for that DAG: one loop nest over the output's shape, each argument read through its own
  * affine index map (broadcast dims read with stride 0, views with an offset), no intermediate array.
  *
- * A sum over the last dim is pending too. In a loop whose innermost dim runs over the summed dim (a layer
- * norm's x − mean, a softmax's e / Σe) it is computed inside the kernel, by an innermost loop of its own
- * at the outer level, before what reads it; elsewhere it is realized in a loop over its argument's shape and
- * read. It adds in index order, as the unfused sum does.
+ * A sum over one dim is pending too. Over the last dim, in a loop whose innermost dim runs over the summed
+ * dim (a layer norm's x − mean, a softmax's e / Σe), it is computed inside the kernel, by an innermost loop of
+ * its own at the outer level, before what reads it; elsewhere it is realized in a loop over its argument's
+ * shape and read. Over another dim (a bias's gradient, summed over the batch) it is realized in a loop over
+ * its argument's shape, by a store that adds each element into its place as the loop runs. Either adds in
+ * index order, as the unfused sum does.
  *
  * Backward passes fuse the same way without any rule of their own: a VJP is written with the same ops, so
  * the gradient of a fused group is a pending DAG built from the primitives' own VJPs, realized when a
@@ -228,7 +230,7 @@ export function realizeInto(requests: ReadonlyArray<{ tensor: Tensor; into: Dest
       r.tensor.setStorage(p.eager().data);
       continue;
     }
-    if ((!p || p.compute || p.op === 'sum') && r.into) {
+    if ((!p || p.compute || p.op === 'sum' || p.op === 'sumOver') && r.into) {
       // Computed already, or computed on its own (a deferred value; a sum, in its own loop): a copy into place.
       copyInto(r.tensor.data, r.tensor.shape, r.into.data, r.into.offset, r.into.strides);
       continue;
@@ -248,18 +250,27 @@ interface Ref {
 }
 
 /**
- * The loop a pending tensor is computed in: its shape, or for a sum over the last dim its argument's shape
- * (the sum then runs over the innermost loop and is stored once per row).
+ * The loop a pending tensor is computed in: its shape, or for a sum its argument's shape (a sum over the last
+ * dim runs over the innermost loop and is stored once per row; a sum over another dim is added up by an
+ * accumulating store as the loop runs).
  */
 function loopOf(t: Tensor): Shape {
   const p = t.pending;
-  return p?.op === 'sum' ? p.args[0]!.shape : t.shape;
+  return p?.op === 'sum' || p?.op === 'sumOver' ? p.args[0]!.shape : t.shape;
 }
 
 /** How a tensor computed in `loop` (see loopOf) reads it: for each of its dims, a loop dim or −1. */
 function dimsIn(t: Tensor, loop: Shape): number[] {
   if (shapesEqual(t.shape, loop)) return loop.map((_, d) => d);
-  // A sum: its leading dims are the loop's; a kept last dim is not one.
+  const p = t.pending!;
+  if (p.op === 'sumOver') {
+    // Summed over loop dim d: kept as a dim of size 1 (no loop dim), or dropped.
+    const d = p.params[0]!;
+    return t.ndim === loop.length
+      ? loop.map((_, j) => (j === d ? -1 : j))
+      : t.shape.map((_, j) => (j < d ? j : j + 1));
+  }
+  // A sum over the last dim: its leading dims are the loop's; a kept last dim is not one.
   return t.shape.map((_, j) => (j < loop.length - 1 ? j : -1));
 }
 
@@ -276,6 +287,17 @@ function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | 
     if (!into && asked.has(tensor)) continue;
     const dims = dimsIn(tensor, loop);
     const offs = dims.map(() => 0);
+    if (tensor.pending?.op === 'sumOver') {
+      // Its argument's value at every loop index, added into the element the other dims name.
+      const ref = b.walk(
+        tensor.pending.args[0]!,
+        loop.map((_, d) => d),
+        zeros,
+      );
+      asked.add(tensor);
+      fresh.push({ tensor, parts: [{ ref, dims, offs, accumulate: true }] });
+      continue;
+    }
     const ref = b.walk(tensor, dims, offs);
     if (into) b.store(ref, into, false);
     else {
@@ -314,28 +336,34 @@ function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | 
       at += tensor.size;
     }
     const strides = stridesOf(tensor.shape);
-    for (const { ref, dims, offs } of parts) {
+    for (const { ref, dims, offs, accumulate = false } of parts) {
       const coefs = loop.map(() => 0);
       let offset = 0;
       dims.forEach((d, j) => {
         offset += offs[j]! * strides[j]!;
         if (d >= 0 && tensor.shape[j] !== 1) coefs[d]! += strides[j]!;
       });
-      b.store(ref, { data, offset, strides: coefs }, true);
+      if (accumulate && placed[k]) data.fill(0);
+      b.store(ref, { data, offset, strides: coefs }, !accumulate, accumulate);
     }
     return data;
   });
   b.run();
   fresh.forEach(({ tensor }, k) => {
-    tensor.setStorage(arrays[k]!);
+    // (A sum realized on its own during the walk may have computed one already, with the same values.)
+    if (tensor.pending) tensor.setStorage(arrays[k]!);
   });
 }
 
-/** A tensor's value as read in a kernel: its ref, through dims (a loop dim or −1 per dim) and offsets. */
+/**
+ * A tensor's value as read in a kernel: its ref, through dims (a loop dim or −1 per dim) and offsets;
+ * `accumulate`: the tensor is a sum over the loop dims it does not read, added up as the loop runs.
+ */
 interface Part {
   ref: Ref;
   dims: readonly number[];
   offs: readonly number[];
+  accumulate?: boolean;
 }
 
 /**
@@ -392,6 +420,11 @@ class KernelBuilder {
   walk(t: Tensor, dims: readonly number[], offs: readonly number[]): Ref {
     const p = t.pending;
     if (!p || p.compute) return this.load(t.data, t.shape, dims, offs);
+    if (p.op === 'sumOver') {
+      // Complete only once its whole loop has run: computed in a kernel of its own, then read.
+      realize(t);
+      return this.walk(t, dims, offs);
+    }
     const identity = isIdentity(dims, offs);
     const known = identity
       ? this.memo.get(p.id)
@@ -475,11 +508,14 @@ class KernelBuilder {
     return this.add({ kind: 'op', op: 'sum', args: [operand.index], params: [], level });
   }
 
-  /** Writes `ref` through `dest`; `fresh`: dest is a new array this store fills whole. */
-  store(ref: Ref, dest: Destination, fresh: boolean): void {
+  /**
+   * Writes `ref` through `dest` (adds it to what is there, with `accumulate`); `fresh`: dest is a new array
+   * this store fills whole.
+   */
+  store(ref: Ref, dest: Destination, fresh: boolean, accumulate = false): void {
     const array = this.arrayOf(dest.data);
     this.fresh[array] = fresh;
-    this.stores.push({ array, base: dest.offset, coefs: dest.strides, value: ref.index });
+    this.stores.push({ array, base: dest.offset, coefs: dest.strides, value: ref.index, accumulate });
   }
 
   run(): void {

@@ -96,6 +96,10 @@ const unaries: Record<string, Unary> = {
   },
   sumBack: (x) => (x.ndim === 0 ? x : mul(x, unsqueeze(sum(tanh(x), -1), -1))),
   sumTransposed: (x) => (x.ndim < 2 ? x : add(x, transpose(sum(transpose(x, 0, -1), -1, true), 0, -1))),
+  // Sums over another axis (added up by accumulating stores in the kernel of their argument), read back
+  // broadcast: over the first axis (a bias's gradient), and over a middle one without keepdim.
+  sumRows: (x) => (x.ndim < 2 ? x : mul(x, sum(mul(tanh(x), x), 0, true))),
+  sumMiddle: (x) => (x.ndim < 3 ? x : sub(x, unsqueeze(sum(sigmoid(x), 1), 1))),
 };
 
 const binaries: Record<string, Binary> = {
@@ -213,8 +217,17 @@ describe('elementwise fusion', () => {
     expect(wasmFusedKernelCount()).toBeGreaterThan(20);
   });
 
-  it('computes sums over the last axis inside the kernels that read them, bit for bit, on every path', () => {
-    const reductions = ['centre', 'normalize', 'softmax', 'sumBack', 'narrowSum', 'sigmoid', 'tanh'];
+  it('computes sums inside the kernels that read them or compute their argument, bit for bit, on every path', () => {
+    const reductions = [
+      'centre',
+      'normalize',
+      'softmax',
+      'sumBack',
+      'narrowSum',
+      'sumRows',
+      'sigmoid',
+      'tanh',
+    ];
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 9 }),

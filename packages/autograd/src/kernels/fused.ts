@@ -127,7 +127,10 @@ function irHash(ir: KernelIr): number {
   }
   for (let i = 0; i < ir.stores.length; i++) {
     const s = ir.stores[i]!;
-    h = hashWords(hashList(hashWords(hashWords(h, s.array), s.base), s.coefs), s.value);
+    h = hashWords(
+      hashWords(hashList(hashWords(hashWords(h, s.array), s.base), s.coefs), s.value),
+      +s.accumulate,
+    );
   }
   for (let k = 0; k < ir.fresh.length; k++) h = hashWords(h, ir.fresh[k] ? 1 : 0);
   return h >>> 0;
@@ -174,7 +177,13 @@ function sameIr(a: KernelIr, b: KernelIr): boolean {
   for (let i = 0; i < a.stores.length; i++) {
     const s = a.stores[i]!;
     const t = b.stores[i]!;
-    if (s.array !== t.array || s.base !== t.base || s.value !== t.value || !sameNumbers(s.coefs, t.coefs))
+    if (
+      s.array !== t.array ||
+      s.base !== t.base ||
+      s.value !== t.value ||
+      s.accumulate !== t.accumulate ||
+      !sameNumbers(s.coefs, t.coefs)
+    )
       return false;
   }
   for (let k = 0; k < a.fresh.length; k++) if (a.fresh[k] !== b.fresh[k]) return false;
@@ -234,7 +243,10 @@ function jsSource(ir: KernelIr): string {
   const storeCode = (level: number) =>
     ir.stores
       .filter((s) => storeLevel(ir, s) === level)
-      .map((s) => `o${s.array}[${indexCode(s.base, s.coefs)}] = v${s.value};`);
+      .map((s) => {
+        const at = `o${s.array}[${indexCode(s.base, s.coefs)}]`;
+        return `${at} = ${s.accumulate ? round(`${at} + v${s.value}`) : `v${s.value}`};`;
+      });
   const outerAt = (level: number) => {
     ir.values.forEach((v, i) => {
       if (v.level === level) lines.push(valueCode(i));

@@ -10,12 +10,16 @@ export type IrValue =
   | { kind: 'load'; array: number; base: number; coefs: readonly number[]; level: number }
   | { kind: 'op'; op: string; args: readonly number[]; params: readonly number[]; level: number };
 
-/** A write of a value through an affine map. */
+/**
+ * A write of a value through an affine map; `accumulate`: added to the element instead (a sum over a loop
+ * dim the map skips, in loop order, into a zeroed array).
+ */
 export interface IrStore {
   array: number;
   base: number;
   coefs: readonly number[];
   value: number;
+  accumulate: boolean;
 }
 
 /**
@@ -53,12 +57,13 @@ export function innermostValues(ir: KernelIr, roots: readonly number[]): number[
 
 /**
  * The loop level at which a store runs: innermost, unless it writes the same element all along the innermost
- * loop (a sum's result, one per row), which is written once per iteration of the loop it varies in.
+ * loop (a sum's result, one per row), which is written once per iteration of the loop it varies in; an
+ * accumulating store runs for every element.
  */
 export function storeLevel(ir: KernelIr, store: IrStore): number {
   const inner = ir.loop.length - 1;
   let level = ir.values[store.value]!.level;
-  if (inner < 0 || store.coefs[inner] !== 0 || level === inner) return inner;
+  if (inner < 0 || store.accumulate || store.coefs[inner] !== 0 || level === inner) return inner;
   store.coefs.forEach((c, d) => {
     if (c !== 0 && d > level) level = d;
   });

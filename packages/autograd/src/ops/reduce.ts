@@ -42,8 +42,9 @@ function finish(kept: Tensor, dims: readonly number[], keepdim: boolean): Tensor
 
 /**
  * Σ over `dim` (all dims when omitted).  ∂/∂x = 1, so the gradient is g broadcast back to x's shape.
- * A float sum over the last dim alone is pending while fusion is on (see lazy.ts): computed in the kernel of
- * the elementwise ops that read it (layer norm, softmax, a variance). An int32 sum is int32 and wraps past
+ * A float sum over one dim is pending while fusion is on (see lazy.ts): over the last dim it is computed in the
+ * kernel of the elementwise ops that read it (layer norm, softmax, a variance); over another dim (a bias's
+ * gradient, summed over the batch) in the kernel of the ops that compute its argument. An int32 sum is int32 and wraps past
  * 2^31 − 1 like Int32Array (PyTorch sums integers in int64).
  */
 export function sum(x: Tensor, dim?: number | readonly number[], keepdim = false): Tensor {
@@ -51,10 +52,11 @@ export function sum(x: Tensor, dim?: number | readonly number[], keepdim = false
   const dims = normalizeDims('sum', dim, x.ndim);
   const shape = keepdim ? keptShape(x.shape, dims) : squeezedShape(x.shape, dims);
   const eager = () => new Tensor(reduceDims('sum', x, dims).data, shape);
-  const y =
-    isFusionEnabled() && x.dtype !== 'int32' && dims.length === 1 && dims[0] === x.ndim - 1
-      ? new Tensor(null, shape, pendingNode('sum', [x], [], eager), x.dtype)
-      : eager();
+  const fused = isFusionEnabled() && x.dtype !== 'int32' && dims.length === 1;
+  const last = dims[0] === x.ndim - 1;
+  const y = fused
+    ? new Tensor(null, shape, pendingNode(last ? 'sum' : 'sumOver', [x], last ? [] : dims, eager), x.dtype)
+    : eager();
   return record('sum', [x], y, (g) => [broadcastTo(reshape(g, keptShape(x.shape, dims)), x.shape)]);
 }
 

@@ -433,15 +433,26 @@ function emitModule(ir: KernelIr): Uint8Array<ArrayBuffer> {
     });
     c.get(accumulator).simd(lanes.splat).set(valueLocal(i));
   };
-  /** Stores every lane, or the first `only` lanes. */
+  /** Stores every lane, or the first `only` lanes; an accumulating store adds to what is there. */
   const emitStores = (only: number) => {
     ir.stores.forEach((s, j) => {
       if (storeLevel(ir, s) !== inner) return;
-      for (let lane = 0; lane < (only || 1); lane++) {
-        address(rowOfStore[j]!).get(valueLocal(s.value));
-        if (only === 0)
-          c.simd(0x0b, 4, 0); // v128.store
-        else c.simd(lanes.storeLane, Math.log2(size), size * lane, lane);
+      const row = rowOfStore[j]!;
+      const value = valueLocal(s.value);
+      if (only === 0) {
+        address(row);
+        if (s.accumulate) address(row).simd(0x00, 4, 0).get(value).binary('add');
+        else c.get(value);
+        c.simd(0x0b, 4, 0); // v128.store
+        return;
+      }
+      for (let lane = 0; lane < only; lane++) {
+        address(row);
+        if (s.accumulate) {
+          address(row).op(lanes.scalarLoad, Math.log2(size), size * lane);
+          c.get(value).simd(lanes.extractLane, lane).op(lanes.scalarAdd);
+          c.op(lanes.scalarStore, Math.log2(size), size * lane);
+        } else c.get(value).simd(lanes.storeLane, Math.log2(size), size * lane, lane);
       }
     });
   };

@@ -108,6 +108,28 @@ describe('gradients computed in place', () => {
     });
   });
 
+  it('does not trust rows asked for by a pass that stopped before the stack', () => {
+    withFusion(true, () => {
+      const [x] = inputs();
+      const steps = unbind(x);
+      let fail = true;
+      steps[2]!.registerHook(() => {
+        if (fail) throw new Error('stop');
+        return undefined;
+      });
+      // Rows 1 and 2 are asked for, then the pass stops at the hook, before unbind's VJP.
+      const first = add(sum(sigmoid(steps[1]!)), sum(sigmoid(steps[2]!)));
+      expect(() => first.backward(undefined, { retainGraph: true })).toThrow('stop');
+      fail = false;
+      // A pass that reaches slice 3 alone: rows 1 and 2 must come out zero.
+      sum(tanh(steps[3]!)).backward();
+      const rows = (i: number) => Array.from(x.grad!.narrow(0, i, 1).data);
+      expect(rows(1).every((v) => v === 0)).toBe(true);
+      expect(rows(2).every((v) => v === 0)).toBe(true);
+      expect(rows(3).some((v) => v !== 0)).toBe(true);
+    });
+  });
+
   it('hands hooks their own copy, and what a hook returns is what gets stacked', () => {
     const run = (on: boolean) =>
       withFusion(on, () => {

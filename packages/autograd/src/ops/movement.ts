@@ -459,8 +459,12 @@ function stackedRows(x: Tensor): {
       if (!data || isGradEnabled()) return null;
       for (let i = 0; i < n; i++) {
         const g = grads[i];
-        if (!g) continue; // no gradient reached slice i: its row stays zero (rows are asked for on arrival)
         const view = asked[i];
+        // A row asked for must hold its slice's gradient; one never asked for is free (zero until written).
+        if (!g) {
+          if (view) return null; // asked for by a pass whose VJP never ran
+          continue;
+        }
         if (!view) {
           // Computed before it arrived (a chain cut at its depth limit): copied into its row, which is free.
           data.set(g.data, i * rowSize);

@@ -56,6 +56,8 @@ export interface Pending {
   readonly compute?: (into: TypedArray | null) => TypedArray;
   /** Where the elements go when computed, if a consumer asked (`computeInto`); else fresh storage. */
   into: TypedArray | null;
+  /** For a `cat` of pending parts: each part's request, written into its place in `data`. */
+  readonly pieces?: (data: TypedArray) => ReadonlyArray<{ tensor: Tensor; into: Destination }>;
   /** The op's own unfused kernel: what realizing this node alone, over computed arguments, runs. */
   readonly eager?: () => Tensor;
   /** The arguments' versions when the op was recorded (see `Tensor.version`). */
@@ -159,6 +161,7 @@ function deepest(args: readonly Tensor[]): number {
 export function deferredNode(
   compute: (into: TypedArray | null) => TypedArray,
   args: readonly Tensor[] = [],
+  pieces?: Pending['pieces'],
 ): Pending {
   const versions = args.map((a) => a.version);
   return {
@@ -172,6 +175,7 @@ export function deferredNode(
     compute,
     versions,
     into: null,
+    pieces,
   };
 }
 
@@ -186,7 +190,20 @@ export function computeInto(t: Tensor, data: TypedArray): boolean {
   const p = t.pending;
   if (!p || p.into || data.length !== t.size || dtypeOf(data) !== t.dtype) return false;
   p.into = data;
+  awaiting.add(t);
   return true;
+}
+
+/**
+ * Pending tensors with a place of their own (`computeInto`) that nothing has read yet: each is computed with
+ * the next kernel of its loop, where it shares what that kernel computes anyway (a GRU's input-side and
+ * hidden-side gate gradients share their terms), rather than by a kernel of its own later.
+ */
+const awaiting = new Set<Tensor>();
+
+/** Forgets the tensors awaiting a kernel (the engine calls it when a backward pass ends). */
+export function forgetAwaiting(): void {
+  awaiting.clear();
 }
 
 /** Marks tensors a VJP will read, so that a realization stores them rather than leaving them pending. */
@@ -216,31 +233,52 @@ export function realize(...tensors: Tensor[]): void {
  */
 export function realizeInto(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | null }>): void {
   const groups = new Map<string, Array<{ tensor: Tensor; into: Destination | null }>>();
-  for (const r of requests) {
-    const p = r.tensor.pending;
-    if (!p && !r.into) continue;
-    if (p?.compute && !r.into) {
+  const queue = [...requests];
+  // Cats computed part by part in this round, set to their places after it.
+  const placed: Array<{ tensor: Tensor; data: TypedArray }> = [];
+  while (queue.length > 0) {
+    for (const r of queue.splice(0)) {
+      awaiting.delete(r.tensor);
+      const p = r.tensor.pending;
+      if (!p && !r.into) continue;
+      if (p?.compute && !r.into) {
+        checkArgVersions(p);
+        r.tensor.setStorage(p.compute(p.into));
+        continue;
+      }
+      if (p?.eager && !r.into && p.args.every((a) => a.isRealized)) {
+        checkArgVersions(p);
+        // One op over computed arguments: its own kernel, without generating one (the same operations).
+        r.tensor.setStorage(p.eager().data);
+        continue;
+      }
+      if ((!p || p.compute || p.op === 'sum' || p.op === 'sumOver') && r.into) {
+        // Computed already, or computed on its own (a deferred value; a sum, in its own loop): a copy into place.
+        copyInto(r.tensor.data, r.tensor.shape, r.into.data, r.into.offset, r.into.strides);
+        continue;
+      }
+      const key = `${r.tensor.dtype}[${loopOf(r.tensor)}]`;
+      const group = groups.get(key);
+      if (group) group.push(r);
+      else groups.set(key, [r]);
+    }
+    // Tensors awaiting a kernel of a loop computed now join it (a cat of pending parts, by its parts).
+    for (const t of awaiting) {
+      const p = t.pending;
+      if (!p) {
+        awaiting.delete(t);
+        continue;
+      }
+      const parts = p.pieces?.(p.into!) ?? (p.compute ? [] : [{ tensor: t, into: null }]);
+      if (parts.length === 0 || !groups.has(`${t.dtype}[${loopOf(parts[0]!.tensor)}]`)) continue;
+      awaiting.delete(t);
       checkArgVersions(p);
-      r.tensor.setStorage(p.compute(p.into));
-      continue;
+      queue.push(...parts);
+      if (p.pieces) placed.push({ tensor: t, data: p.into! });
     }
-    if (p?.eager && !r.into && p.args.every((a) => a.isRealized)) {
-      checkArgVersions(p);
-      // One op over computed arguments: its own kernel, without generating one (the same operations).
-      r.tensor.setStorage(p.eager().data);
-      continue;
-    }
-    if ((!p || p.compute || p.op === 'sum' || p.op === 'sumOver') && r.into) {
-      // Computed already, or computed on its own (a deferred value; a sum, in its own loop): a copy into place.
-      copyInto(r.tensor.data, r.tensor.shape, r.into.data, r.into.offset, r.into.strides);
-      continue;
-    }
-    const key = `${r.tensor.dtype}[${loopOf(r.tensor)}]`;
-    const group = groups.get(key);
-    if (group) group.push(r);
-    else groups.set(key, [r]);
   }
   for (const group of groups.values()) runGroup(group);
+  for (const { tensor, data } of placed) if (tensor.pending) tensor.setStorage(data);
 }
 
 /** A value of the kernel being built: its index in the IR, and the outermost loop it varies in. */

@@ -299,10 +299,10 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
     at += t.shape[d]!;
   }
   // Each part is computed (a pending one fused with what produced it) or copied straight into its place.
+  const pieces = (data: TypedArray) =>
+    tensors.map((t, i) => ({ tensor: t, into: { data, offset: starts[i]! * strides[d]!, strides } }));
   const place = (data: TypedArray) => {
-    realizeInto(
-      tensors.map((t, i) => ({ tensor: t, into: { data, offset: starts[i]! * strides[d]!, strides } })),
-    );
+    realizeInto(pieces(data));
     return data;
   };
   // Parts all pending: so is the result, computed when read, where it is asked to go (`computeInto`).
@@ -310,7 +310,7 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
     ? new Tensor(
         null,
         shape,
-        deferredNode((into) => place(into ?? allocate(first.dtype, sizeOf(shape))), tensors),
+        deferredNode((into) => place(into ?? allocate(first.dtype, sizeOf(shape))), tensors, pieces),
         first.dtype,
       )
     : new Tensor(place(allocate(first.dtype, sizeOf(shape))), shape);

@@ -17,10 +17,10 @@ export type TensorLike = Tensor | number;
 /** Nested arrays of numbers, as produced by `toArray()`. */
 export type NestedArray = number | NestedArray[];
 
-/** An n-d array of float32, float64 or int32 values in row-major order, and its place in the autograd graph. */
 /** The hooks of a tensor that has none (shared: hooks are replaced, never edited in place). */
 const NO_HOOKS: readonly GradHook[] = Object.freeze([]);
 
+/** An n-d array of float32, float64 or int32 values in row-major order, and its place in the autograd graph. */
 export class Tensor {
   private storage: TypedArray | null;
   /** What will compute this tensor's elements, while they are not computed yet (see lazy.ts). */

@@ -42,10 +42,10 @@ function finish(kept: Tensor, dims: readonly number[], keepdim: boolean): Tensor
 
 /**
  * Σ over `dim` (all dims when omitted).  ∂/∂x = 1, so the gradient is g broadcast back to x's shape.
- * A float sum over one dim is pending while fusion is on (see lazy.ts): over the last dim it is computed in the
- * kernel of the elementwise ops that read it (layer norm, softmax, a variance); over another dim (a bias's
- * gradient, summed over the batch) in the kernel of the ops that compute its argument. An int32 sum is int32 and wraps past
- * 2^31 − 1 like Int32Array (PyTorch sums integers in int64).
+ * A float sum over one dim is pending while fusion is on (see lazy.ts): over the last dim it is computed in
+ * the kernel of the elementwise ops that read it (layer norm, softmax, a variance); over another dim (a
+ * bias's gradient, summed over the batch) in the kernel of the ops that compute its argument. An int32 sum
+ * is int32 and wraps past 2^31 − 1 like Int32Array (PyTorch sums integers in int64).
  */
 export function sum(x: Tensor, dim?: number | readonly number[], keepdim = false): Tensor {
   checkTensor('sum', x);

@@ -169,6 +169,20 @@ describe('cat of pending parts', () => {
     });
   });
 
+  it('joins pending parts along a leading dim, read by a fused op and differentiated, as the unfused cat', () => {
+    const run = (on: boolean) =>
+      withFusion(on, () => {
+        manualSeed(5);
+        const a = randn([2, 3, 4], { dtype: 'float64', requiresGrad: true });
+        const b = randn([1, 3, 4], { dtype: 'float64', requiresGrad: true });
+        const y = cat([tanh(a), mul(sigmoid(b), b)], 0);
+        const z = mul(y, y);
+        sum(z).backward();
+        return [Array.from(z.data), Array.from(a.grad!.data), Array.from(b.grad!.data)];
+      });
+    expect(run(true)).toEqual(run(false));
+  });
+
   it('refuses to read a part changed in place after the cat was recorded', () => {
     withFusion(true, () => {
       const a = randn([2, 3]);

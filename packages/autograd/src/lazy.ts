@@ -61,7 +61,7 @@ export interface Pending {
   /** The op's own unfused kernel: what realizing this node alone, over computed arguments, runs. */
   readonly eager?: () => Tensor;
   /** The arguments' versions when the op was recorded (see `Tensor.version`). */
-  readonly versions?: readonly number[];
+  readonly versions: readonly number[];
 }
 
 /** Longer chains are cut by realizing their arguments first, to bound kernel size and recursion. */
@@ -257,7 +257,7 @@ export function realizeInto(requests: ReadonlyArray<{ tensor: Tensor; into: Dest
         copyInto(r.tensor.data, r.tensor.shape, r.into.data, r.into.offset, r.into.strides);
         continue;
       }
-      const key = `${r.tensor.dtype}[${loopOf(r.tensor)}]`;
+      const key = groupKey(r.tensor);
       const group = groups.get(key);
       if (group) group.push(r);
       else groups.set(key, [r]);
@@ -270,7 +270,7 @@ export function realizeInto(requests: ReadonlyArray<{ tensor: Tensor; into: Dest
         continue;
       }
       const parts = p.pieces?.(p.into!) ?? (p.compute ? [] : [{ tensor: t, into: null }]);
-      if (parts.length === 0 || !groups.has(`${t.dtype}[${loopOf(parts[0]!.tensor)}]`)) continue;
+      if (parts.length === 0 || !groups.has(groupKey(parts[0]!.tensor))) continue;
       awaiting.delete(t);
       checkArgVersions(p);
       queue.push(...parts);
@@ -297,6 +297,11 @@ function loopOf(t: Tensor): Shape {
   return p?.op === 'sum' || p?.op === 'sumOver' ? p.args[0]!.shape : t.shape;
 }
 
+/** Pending tensors of one key are computed by one kernel: their dtype and loop. */
+function groupKey(t: Tensor): string {
+  return `${t.dtype}[${loopOf(t)}]`;
+}
+
 /** How a tensor computed in `loop` (see loopOf) reads it: for each of its dims, a loop dim or −1. */
 function dimsIn(t: Tensor, loop: Shape): number[] {
   if (shapesEqual(t.shape, loop)) return loop.map((_, d) => d);
@@ -315,6 +320,7 @@ function dimsIn(t: Tensor, loop: Shape): number[] {
 function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | null }>): void {
   const first = requests[0]!.tensor;
   const loop = loopOf(first);
+  const identity = loop.map((_, d) => d);
   const zeros = loop.map(() => 0);
   const b = new KernelBuilder(loop, first.dtype);
   // Tensors that get storage of their own, each written through the maps it is read with here: the ones
@@ -327,11 +333,7 @@ function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | 
     const offs = dims.map(() => 0);
     if (tensor.pending?.op === 'sumOver') {
       // Its argument's value at every loop index, added into the element the other dims name.
-      const ref = b.walk(
-        tensor.pending.args[0]!,
-        loop.map((_, d) => d),
-        zeros,
-      );
+      const ref = b.walk(tensor.pending.args[0]!, identity, zeros);
       asked.add(tensor);
       fresh.push({ tensor, parts: [{ ref, dims, offs, accumulate: true }] });
       continue;
@@ -351,7 +353,7 @@ function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | 
   for (const { tensor, ref } of b.fullExtent) {
     if (!worthKeeping(tensor)) continue;
     asked.add(tensor);
-    fresh.push({ tensor, parts: [{ ref, dims: loop.map((_, d) => d), offs: zeros }] });
+    fresh.push({ tensor, parts: [{ ref, dims: identity, offs: zeros }] });
   }
   for (const [tensor, parts] of b.viewed) {
     if (!worthKeeping(tensor) || !tiles(tensor, loop, parts)) continue;
@@ -361,14 +363,14 @@ function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | 
   // One allocation for all of them (allocating is costly per call, not per byte), cut into their arrays,
   // except those asked to go elsewhere (`computeInto`); a part is written through its dims' strides placed
   // on the loop dims they read.
-  const placed = fresh.map(({ tensor }) => tensor.pending?.into ?? null);
+  const given = fresh.map(({ tensor }) => tensor.pending?.into ?? null);
   const block = allocate(
     first.dtype,
-    fresh.reduce((n, { tensor }, k) => n + (placed[k] ? 0 : tensor.size), 0),
+    fresh.reduce((n, { tensor }, k) => n + (given[k] ? 0 : tensor.size), 0),
   );
   let at = 0;
   const arrays = fresh.map(({ tensor, parts }, k) => {
-    let data = placed[k];
+    let data = given[k];
     if (!data) {
       data = block.subarray(at, at + tensor.size);
       at += tensor.size;
@@ -381,7 +383,7 @@ function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | 
         offset += offs[j]! * strides[j]!;
         if (d >= 0 && tensor.shape[j] !== 1) coefs[d]! += strides[j]!;
       });
-      if (accumulate && placed[k]) data.fill(0);
+      if (accumulate && given[k]) data.fill(0);
       b.store(ref, { data, offset, strides: coefs }, !accumulate, accumulate);
     }
     return data;
@@ -633,7 +635,6 @@ function broadcastMap(
 
 /** A pending op reads its arguments when realized: refuses if one changed in place since it was recorded. */
 function checkArgVersions(p: Pending): void {
-  if (!p.versions) return;
   for (let i = 0; i < p.args.length; i++) {
     const a = p.args[i]!;
     if (a.version !== p.versions[i]) {

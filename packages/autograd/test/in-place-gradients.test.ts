@@ -11,11 +11,14 @@ import {
   add,
   cat,
   chunk,
+  gradcheck,
+  gradgradcheck,
   manualSeed,
   mul,
   onesLike,
   randn,
   sigmoid,
+  stack,
   sum,
   type Tensor,
   tanh,
@@ -142,6 +145,27 @@ describe('gradients computed in place', () => {
         return Array.from(x.grad!.data);
       });
     expect(run(true)).toEqual(run(false));
+  });
+
+  it('matches central differences through the in-place path, first and second order (float64)', () => {
+    withFusion(true, () => {
+      manualSeed(13);
+      const x = randn([3, 2, 4], { dtype: 'float64', requiresGrad: true });
+      const w = randn([2, 2], { dtype: 'float64', requiresGrad: true });
+      // Every step's state is an output, so each one-hot cotangent of gradcheck reaches several slices.
+      const steps = (x: Tensor, w: Tensor) => {
+        let h = mul(w, 0);
+        const hs: Tensor[] = [];
+        for (const xt of unbind(x)) {
+          const [a, b] = chunk(xt, 2, 1) as [Tensor, Tensor];
+          h = tanh(add(mul(sigmoid(a), b), mul(h, w)));
+          hs.push(h);
+        }
+        return stack(hs);
+      };
+      expect(gradcheck(steps, [x, w])).toBe(true);
+      expect(gradgradcheck(steps, [x, w])).toBe(true);
+    });
   });
 
   it('records a differentiable stack when the graph of the backward pass is kept (second order)', () => {

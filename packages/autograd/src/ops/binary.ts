@@ -9,7 +9,7 @@ import { isGradEnabled, record } from '../engine.ts';
 import * as k from '../kernels/elementwise.ts';
 import { markSaved } from '../lazy.ts';
 import { broadcastShapes, fmt, repeatsAlongLeadingDims } from '../shape.ts';
-import { Tensor, type TensorLike } from '../tensor.ts';
+import type { Tensor, TensorLike } from '../tensor.ts';
 import { zerosLike } from './creation.ts';
 import { coerce, dataAt, elementwise, empty, floatOperand } from './helpers.ts';
 import { sumTo } from './movement.ts';
@@ -24,11 +24,7 @@ const INT32_KERNELS: Readonly<Record<string, k.BinaryKernel>> = { mul: k.imul };
 const FLOAT_RESULT = new Set(['div']);
 
 function compute(op: string, a: TensorLike, b: TensorLike, kernel: k.BinaryKernel): [Tensor, Tensor, Tensor] {
-  // Two tensors of one float dtype (the common case) need no promotion.
-  let [ta, tb] =
-    a instanceof Tensor && b instanceof Tensor && a.dtype === b.dtype && a.dtype !== 'int32'
-      ? [a, b]
-      : (coerce(op, a, b) as [Tensor, Tensor]);
+  let [ta, tb] = coerce(op, a, b) as [Tensor, Tensor];
   if (ta.dtype === 'int32') {
     if (FLOAT_RESULT.has(op)) [ta, tb] = [floatOperand(ta), floatOperand(tb)];
     else if (op === 'pow') {

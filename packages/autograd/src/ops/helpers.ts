@@ -31,6 +31,7 @@ function describe(x: unknown): string {
  * explicitly with `.to()`). With only numbers, the dtype is float32.
  */
 export function coerce(op: string, ...xs: TensorLike[]): Tensor[] {
+  if (sameFloatTensors(xs)) return xs; // the common case: nothing to promote, nothing to allocate
   let dtype: DType | null = null;
   xs.forEach((x, i) => {
     if (typeof x === 'number') return;
@@ -54,6 +55,16 @@ export function coerce(op: string, ...xs: TensorLike[]): Tensor[] {
     data[0] = common === 'int32' ? toInt32(op, x, 'a number meeting an int32 tensor') : x;
     return new Tensor(data, []);
   });
+}
+
+function sameFloatTensors(xs: readonly TensorLike[]): xs is Tensor[] {
+  const first = xs[0];
+  if (!(first instanceof Tensor) || first.dtype === 'int32') return false;
+  for (let i = 1; i < xs.length; i++) {
+    const x = xs[i];
+    if (!(x instanceof Tensor) || x.dtype !== first.dtype) return false;
+  }
+  return true;
 }
 
 /**

@@ -4,9 +4,9 @@
  *
  * Each value is computed several elements at a time, four float32 lanes (f32x4) or two float64 lanes
  * (f64x2), with the very IEEE operations the JavaScript kernel performs (add, sub, mul, div, sqrt, min, max,
- * abs, neg; comparisons; sums in index order; the float32 σ and tanh of kernels/elementwise.ts, written in
- * float32 operations, whose 2ᵏ comes from the bits instead of the table). So a WebAssembly kernel gives the JavaScript kernel's results
- * bit for bit; it is only faster. A DAG with an op outside that set (exp, log, erf, pow, the float64 σ and
+ * abs, neg; comparisons; sums in index order, and stores that add into place; the float32 σ and tanh of
+ * kernels/elementwise.ts, written in float32 operations, whose 2ᵏ comes from the bits instead of the
+ * table). So a WebAssembly kernel gives the JavaScript kernel's results bit for bit; it is only faster. A DAG with an op outside that set (exp, log, erf, pow, the float64 σ and
  * tanh of Math), more than two loop dims, or a strided innermost read runs in JavaScript.
  *
  * The range of each operand a kernel touches is copied into one WebAssembly memory, padded so that a full

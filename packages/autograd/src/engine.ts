@@ -9,7 +9,7 @@
 
 import { sumOfProducts } from './deferred.ts';
 import { withResidentScope } from './kernels/wasm/module.ts';
-import { forgetAwaiting, realize } from './lazy.ts';
+import { realize, withKernelSharing } from './lazy.ts';
 import { fmt, shapesEqual } from './shape.ts';
 import type { Tensor } from './tensor.ts';
 
@@ -253,11 +253,7 @@ export function runBackward(
     realize(...storedGrads);
   };
   // One residency scope per pass: weights a pass's VJPs keep in wasm memory are let go when it ends.
-  try {
-    withResidentScope(() => withGradMode(createGraph, pass));
-  } finally {
-    forgetAwaiting();
-  }
+  withResidentScope(() => withKernelSharing(() => withGradMode(createGraph, pass)));
   return inputs ? inputs.map((t) => wanted!.get(t) ?? null) : [];
 }
 

@@ -15,7 +15,7 @@ export {
 } from './engine.ts';
 export { grad, grads, valueAndGrad, valueAndGrads, vjp } from './functional.ts';
 export { type CheckedFn, type GradcheckOptions, gradcheck, gradgradcheck } from './gradcheck.ts';
-export { fusedKernelCount } from './kernels/fused.ts';
+export { fusedKernelCount, fusedKernelRunCount } from './kernels/fused.ts';
 export { isWasmEnabled, setWasmEnabled } from './kernels/wasm/module.ts';
 export { isFusionEnabled, realize, setFusionEnabled, withFusion } from './lazy.ts';
 export * from './ops/index.ts';

@@ -18,10 +18,14 @@
  * product or a leaf's `.grad` needs it.
  *
  * Which intermediates get stored: a realization writes the tensors asked for, plus every intermediate of its
- * DAG that is seen at the output's full extent and is either saved for backward (a VJP reads it, so
- * storing it beats computing it again) or read by a pending tensor outside this DAG (so the next
- * realization reads it instead of recomputing a chain). Other intermediates stay pending and are computed
- * again if someone reads them later, from the same realized arguments.
+ * DAG that is seen at the output's full extent and is either saved for backward (a VJP reads it) or read by
+ * a pending tensor outside this DAG (the next realization), unless a few cheap ops compute it again from
+ * one stored array and row sums (a layer norm's x − mean: see `cheapToRecompute`), where storing it would
+ * cost more than computing it again. Other intermediates stay pending and are computed again if someone
+ * reads them later, from the same realized arguments.
+ *
+ * In a backward pass, pending tensors that the pass will read (a sum over the batch, a gradient asked to go
+ * to a given place) are computed with the next kernel over their loop (`withKernelSharing`).
  *
  * Numerics: each node is evaluated with the same scalar operation as the unfused kernel, in float32 as a
  * float32 operation (rounded by `Math.fround` in JavaScript, native in WebAssembly's f32x4 lanes), so fused
@@ -180,6 +184,31 @@ export function deferredNode(
 }
 
 /**
+ * Pending tensors that nothing has read yet but that a backward pass will read: each is computed with the
+ * next kernel of its loop, where it shares what that kernel computes anyway, rather than by a kernel of its
+ * own later. They are tensors with a place of their own (`computeInto`: a GRU's input-side and hidden-side
+ * gate gradients share their terms) and sums over a leading dim (`joinNextKernel`: a bias's gradient sums the
+ * gradient the kernel computes). Collected only while `withKernelSharing` runs, and forgotten when it ends.
+ */
+const awaiting = new Set<Tensor>();
+let sharing = 0;
+
+/** Runs `fn` (a backward pass) with pending tensors joining the next kernel of their loop (see `awaiting`). */
+export function withKernelSharing<T>(fn: () => T): T {
+  sharing++;
+  try {
+    return fn();
+  } finally {
+    if (--sharing === 0) awaiting.clear();
+  }
+}
+
+/** Marks pending `t` to be computed with the next kernel of its loop, inside `withKernelSharing`. */
+export function joinNextKernel(t: Tensor): void {
+  if (sharing > 0 && t.pending) awaiting.add(t);
+}
+
+/**
  * Asks that pending `t` store its elements in `data` (t.size contiguous elements of t's dtype) when it is
  * computed, so that a consumer that needs them there finds them in place (a stacked gradient, see `unbind`).
  * Returns false, asking nothing, when t is computed already or was asked before. A realization path that
@@ -190,20 +219,8 @@ export function computeInto(t: Tensor, data: TypedArray): boolean {
   const p = t.pending;
   if (!p || p.into || data.length !== t.size || dtypeOf(data) !== t.dtype) return false;
   p.into = data;
-  awaiting.add(t);
+  joinNextKernel(t);
   return true;
-}
-
-/**
- * Pending tensors with a place of their own (`computeInto`) that nothing has read yet: each is computed with
- * the next kernel of its loop, where it shares what that kernel computes anyway (a GRU's input-side and
- * hidden-side gate gradients share their terms), rather than by a kernel of its own later.
- */
-const awaiting = new Set<Tensor>();
-
-/** Forgets the tensors awaiting a kernel (the engine calls it when a backward pass ends). */
-export function forgetAwaiting(): void {
-  awaiting.clear();
 }
 
 /** Marks tensors a VJP will read, so that a realization stores them rather than leaving them pending. */
@@ -246,6 +263,12 @@ export function realizeInto(requests: ReadonlyArray<{ tensor: Tensor; into: Dest
         r.tensor.setStorage(p.compute(p.into));
         continue;
       }
+      if (p?.op === 'view' && !r.into && keepsLayout(r.tensor)) {
+        // The same elements in the same order (a reshape by dims of size 1): the storage is shared.
+        checkArgVersions(p);
+        r.tensor.setStorage(p.args[0]!.data);
+        continue;
+      }
       if (p?.eager && !r.into && p.args.every((a) => a.isRealized)) {
         checkArgVersions(p);
         // One op over computed arguments: its own kernel, without generating one (the same operations).
@@ -272,13 +295,31 @@ export function realizeInto(requests: ReadonlyArray<{ tensor: Tensor; into: Dest
       const parts = p.pieces?.(p.into!) ?? (p.compute ? [] : [{ tensor: t, into: null }]);
       if (parts.length === 0 || !groups.has(groupKey(parts[0]!.tensor))) continue;
       awaiting.delete(t);
-      checkArgVersions(p);
+      // An argument changed in place: left pending, for whoever reads it to get the error.
+      if (!argVersionsMatch(p)) continue;
       queue.push(...parts);
       if (p.pieces) placed.push({ tensor: t, data: p.into! });
     }
   }
   for (const group of groups.values()) runGroup(group);
   for (const { tensor, data } of placed) if (tensor.pending) tensor.setStorage(data);
+}
+
+/**
+ * Whether pending view t of a computed tensor has its elements in the same order (a reshape by dims of size
+ * 1): as many elements, no offsets, and its dims read in their order.
+ */
+function keepsLayout(t: Tensor): boolean {
+  const p = t.pending!;
+  const x = p.args[0]!;
+  if (!x.isRealized || x.size !== t.size) return false;
+  let last = -1;
+  for (let j = 0; j < x.ndim; j++) {
+    const d = p.params[2 * j]!;
+    if (p.params[2 * j + 1] !== 0 || (d >= 0 && d <= last)) return false;
+    if (d >= 0) last = d;
+  }
+  return true;
 }
 
 /** A value of the kernel being built: its index in the IR, and the outermost loop it varies in. */
@@ -328,12 +369,19 @@ function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | 
   const fresh: Array<{ tensor: Tensor; parts: Part[] }> = [];
   const asked = new Set<Tensor>();
   for (const { tensor, into } of requests) {
+    if (!tensor.pending) {
+      // Computed on its own while this kernel was built (a sum another request reads).
+      if (into) copyInto(tensor.data, tensor.shape, into.data, into.offset, into.strides);
+      continue;
+    }
     if (!into && asked.has(tensor)) continue;
     const dims = dimsIn(tensor, loop);
     const offs = dims.map(() => 0);
     if (tensor.pending?.op === 'sumOver') {
       // Its argument's value at every loop index, added into the element the other dims name.
-      const ref = b.walk(tensor.pending.args[0]!, identity, zeros);
+      const x = tensor.pending.args[0]!;
+      if (x.pending) b.readsInDag.set(x.pending, (b.readsInDag.get(x.pending) ?? 0) + 1);
+      const ref = b.walk(x, identity, zeros);
       asked.add(tensor);
       fresh.push({ tensor, parts: [{ ref, dims, offs, accumulate: true }] });
       continue;
@@ -348,7 +396,15 @@ function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | 
   const worthKeeping = (t: Tensor) => {
     // (A sum computed on its own during the walk may have computed some already.)
     const p = t.pending;
-    return p !== null && !asked.has(t) && (p.saved || p.uses > (b.readsInDag.get(p) ?? 0));
+    if (p === null || asked.has(t) || !(p.saved || p.uses > (b.readsInDag.get(p) ?? 0))) return false;
+    const sums = cheapToRecompute(t, asked, b.sums);
+    if (!sums) return true;
+    // Left pending: the row sums it is computed from are stored instead (a value per row).
+    for (const sum of sums) {
+      asked.add(sum);
+      fresh.push({ tensor: sum, parts: [b.sums.get(sum)!] });
+    }
+    return false;
   };
   for (const { tensor, ref } of b.fullExtent) {
     if (!worthKeeping(tensor)) continue;
@@ -393,6 +449,74 @@ function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | 
     // (A sum realized on its own during the walk may have computed one already, with the same values.)
     if (tensor.pending) tensor.setStorage(arrays[k]!);
   });
+}
+
+/**
+ * Ops cheaper to compute again, in the kernel that reads their result later, than to store: storing costs
+ * an allocation, a copy out of WebAssembly memory and one back in, and garbage to collect, which dwarf a few
+ * additions or a square root per element. σ, tanh, exp and log are dearer, so their results are kept.
+ */
+const CHEAP = new Set([
+  'view',
+  'add',
+  'sub',
+  'mul',
+  'div',
+  'neg',
+  'abs',
+  'sqrt',
+  'relu',
+  'clamp',
+  'where',
+  'maximum',
+  'minimum',
+  'eq',
+  'ne',
+  'lt',
+  'gt',
+  'le',
+  'ge',
+]);
+
+/** Intermediates computed from stored values by at most this many cheap ops are computed again. */
+const MAX_RECOMPUTE = 16;
+
+/**
+ * Whether t is cheaper to compute again where it is read than to store: at most MAX_RECOMPUTE ops of CHEAP
+ * from computed tensors, at most one of them as large as t and none read in part (a reader loads it in
+ * place of t; more would cost more loads than the store saves), and from row sums computed in this kernel
+ * (`sums`, stored then). A layer norm's x − mean and (x − mean)/σ qualify; an LSTM's carried cell
+ * gradient, a sum of products of four stored arrays, does not. Returns the row sums to store, or null to
+ * store t itself.
+ */
+function cheapToRecompute(
+  t: Tensor,
+  stored: ReadonlySet<Tensor>,
+  sums: ReadonlyMap<Tensor, Part>,
+): Tensor[] | null {
+  const large = new Set<Tensor>();
+  const needed: Tensor[] = [];
+  const seen = new Set<Tensor>();
+  let ops = 0;
+  const visit = (u: Tensor): boolean => {
+    if (seen.has(u)) return true;
+    seen.add(u);
+    const p = u.pending;
+    if (!p || p.compute || stored.has(u)) {
+      if (2 * u.size >= t.size) large.add(u);
+      return large.size <= 1;
+    }
+    if (p.op === 'sum') {
+      if (!sums.has(u)) return false;
+      if (!stored.has(u)) needed.push(u);
+      return true;
+    }
+    if (!CHEAP.has(p.op) || ++ops > MAX_RECOMPUTE) return false;
+    // A part of a larger computed array (a chunk of a product): a reader would copy in the range it spans.
+    if (p.op === 'view' && !isFused(p.args[0]!) && p.args[0]!.size > u.size) return false;
+    return p.args.every(visit);
+  };
+  return visit(t) ? needed : null;
 }
 
 /**
@@ -447,6 +571,8 @@ class KernelBuilder {
   readonly viewed = new Map<Tensor, Part[]>();
   /** For each pending tensor of the DAG, how many reads of it come from inside the DAG. */
   readonly readsInDag = new Map<Pending, number>();
+  /** Sums over the innermost loop computed here, each with a read that covers it whole (to store it by). */
+  readonly sums = new Map<Tensor, Part>();
 
   constructor(
     private readonly loop: Shape,
@@ -487,6 +613,7 @@ class KernelBuilder {
         return this.walk(t, dims, offs);
       }
       ref = sum;
+      if (!this.sums.has(t) && this.coversWhole(t, dims, offs)) this.sums.set(t, { ref, dims, offs });
     } else if (p.op === 'view') {
       const src = p.args[0]!;
       const sd = new Array<number>(src.ndim);
@@ -526,6 +653,18 @@ class KernelBuilder {
       else this.viewed.set(t, [{ ref, dims, offs }]);
     }
     return ref;
+  }
+
+  /** Whether reading t through (dims, offs) visits each of its elements: no offsets, each dim a whole loop. */
+  private coversWhole(t: Tensor, dims: readonly number[], offs: readonly number[]): boolean {
+    const used = new Set<number>();
+    for (let j = 0; j < t.ndim; j++) {
+      if (t.shape[j] === 1) continue;
+      const d = dims[j]!;
+      if (offs[j] !== 0 || d < 0 || used.has(d) || this.loop[d] !== t.shape[j]) return false;
+      used.add(d);
+    }
+    return true;
   }
 
   /**
@@ -635,6 +774,7 @@ function broadcastMap(
 
 /** A pending op reads its arguments when realized: refuses if one changed in place since it was recorded. */
 function checkArgVersions(p: Pending): void {
+  if (argVersionsMatch(p)) return;
   for (let i = 0; i < p.args.length; i++) {
     const a = p.args[i]!;
     if (a.version !== p.versions[i]) {
@@ -645,4 +785,9 @@ function checkArgVersions(p: Pending): void {
       );
     }
   }
+}
+
+function argVersionsMatch(p: Pending): boolean {
+  for (let i = 0; i < p.args.length; i++) if (p.args[i]!.version !== p.versions[i]) return false;
+  return true;
 }

@@ -52,6 +52,7 @@ const notDifferentiable = new Set([
   'withFusion',
   'realize',
   'fusedKernelCount',
+  'fusedKernelRunCount',
   // shape helpers and the engine's machinery
   'broadcastShapes',
   'sameShape',

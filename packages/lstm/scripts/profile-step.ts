@@ -18,6 +18,7 @@
  */
 import { loadavg } from 'node:os';
 import {
+  fusedKernelRunCount,
   manualSeed,
   narrow,
   noGrad,
@@ -108,6 +109,7 @@ function makeStep(): () => number {
 const step = makeStep();
 for (let i = 0; i < 5; i++) step();
 const faults0 = process.resourceUsage().minorPageFault;
+const kernels0 = fusedKernelRunCount();
 const wall: number[] = [];
 const cpu: number[] = [];
 let last = 0;
@@ -120,6 +122,7 @@ for (let i = 0; i < iterations; i++) {
   cpu.push((c.user + c.system) / 1000);
 }
 const faults = (process.resourceUsage().minorPageFault - faults0) / iterations;
+const kernels = (fusedKernelRunCount() - kernels0) / iterations;
 const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
 const median = (xs: number[]) => sorted(xs)[xs.length >> 1]!;
 const p20 = (xs: number[]) => sorted(xs)[Math.floor(xs.length / 5)]!;
@@ -128,5 +131,5 @@ const ms = (v: number) => v.toFixed(2);
 console.log(
   `${workload}: wall median ${ms(median(wall))} ms (min ${ms(min(wall))}), ` +
     `cpu median ${ms(median(cpu))} ms (p20 ${ms(p20(cpu))}, min ${ms(min(cpu))}), ` +
-    `load ${loadavg()[0]!.toFixed(2)}, ${faults.toFixed(0)} page faults/step, loss ${last.toFixed(5)}`,
+    `load ${loadavg()[0]!.toFixed(2)}, ${faults.toFixed(0)} page faults/step, ${kernels.toFixed(0)} fused kernels/step, loss ${last.toFixed(5)}`,
 );

@@ -73,6 +73,7 @@ export const WASM_MIN_ELEMENTS = 64;
 /** Generated kernels by a hash of their IR; a bucket holds the IRs that share a hash, compared in full. */
 const cache = new Map<number, Array<{ ir: KernelIr; kernel: Kernel }>>();
 let cached = 0;
+let runs = 0;
 const MAX_CACHED = 4096;
 
 /** Number of distinct fused kernels generated so far (for tests and diagnostics). */
@@ -80,8 +81,14 @@ export function fusedKernelCount(): number {
   return cached;
 }
 
+/** Number of fused kernel runs so far (for tests and diagnostics: kernels per training step, say). */
+export function fusedKernelRunCount(): number {
+  return runs;
+}
+
 /** Runs the kernel of `ir` over `arrays` (array k of the IR is `arrays[k]`), generating it on first use. */
 export function runKernel(ir: KernelIr, arrays: readonly TypedArray[]): void {
+  runs++;
   const hash = irHash(ir);
   let bucket = cache.get(hash);
   let kernel = bucket?.find((entry) => sameIr(entry.ir, ir))?.kernel;

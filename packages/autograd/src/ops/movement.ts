@@ -87,7 +87,24 @@ export function reshape(x: Tensor, shape: Shape): Tensor {
     );
   }
   if (shapesEqual(target, x.shape)) return x;
-  return record('reshape', [x], new Tensor(x.data, target), (g) => [reshape(g, x.shape)]);
+  const y = isFused(x) ? unitDimsView(x, target) : null;
+  return record('reshape', [x], y ?? new Tensor(x.data, target), (g) => [reshape(g, x.shape)]);
+}
+
+/**
+ * A reshape of pending x that only inserts or removes dims of size 1 (a kept dim of a sum dropped, say), as a
+ * pending view, so that x is not computed to be reshaped; null for any other reshape.
+ */
+function unitDimsView(x: Tensor, shape: Shape): Tensor | null {
+  const kept = shape.flatMap((n, d) => (n === 1 ? [] : [d]));
+  const map: number[] = [];
+  let k = 0;
+  for (const n of x.shape) {
+    if (n === 1) map.push(-1, 0);
+    else if (shape[kept[k]!] === n) map.push(kept[k++]!, 0);
+    else return null;
+  }
+  return k === kept.length ? view(x, shape, map, (y) => y.data.set(x.data)) : null;
 }
 
 /** Flattens dims startDim..endDim into one. */

@@ -5,7 +5,7 @@
 import { allocate } from '../dtype.ts';
 import { record } from '../engine.ts';
 import { type AxisReduction, argAxis, reduceAxis } from '../kernels/reduce.ts';
-import { isFusionEnabled, pendingNode } from '../lazy.ts';
+import { isFusionEnabled, joinNextKernel, pendingNode } from '../lazy.ts';
 import { fmt, normalizeDim, normalizeDims, sizeOf } from '../shape.ts';
 import { Tensor } from '../tensor.ts';
 import { div, eq, mul, sub, where } from './binary.ts';
@@ -57,6 +57,7 @@ export function sum(x: Tensor, dim?: number | readonly number[], keepdim = false
   const y = fused
     ? new Tensor(null, shape, pendingNode(last ? 'sum' : 'sumOver', [x], last ? [] : dims, eager), x.dtype)
     : eager();
+  if (fused && !last) joinNextKernel(y);
   return record('sum', [x], y, (g) => [broadcastTo(reshape(g, keptShape(x.shape, dims)), x.shape)]);
 }
 

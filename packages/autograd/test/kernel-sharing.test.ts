@@ -1,0 +1,143 @@
+/**
+ * Pending values that stay pending: a reshape that only inserts or removes dims of size 1 is a view of a
+ * pending tensor (so a sum's gradient, `sumTo`'s result, is not computed to be reshaped); in a backward
+ * pass a sum over a leading dim (a bias's or a gain's gradient, summed over the batch) is computed by the
+ * next kernel over its argument's loop, beside the gradient that kernel computes anyway; and an
+ * intermediate a VJP reads that a few cheap ops compute from one stored array (a layer norm's x − mean) is
+ * computed again by its reader instead of being stored. Results are held against the unfused computation
+ * bit for bit (float64), and the kernels run and the tensors stored are checked.
+ */
+import { describe, expect, it } from 'vitest';
+import { runBackward } from '../src/engine.ts';
+import {
+  add,
+  chunk,
+  div,
+  fusedKernelRunCount,
+  gemm,
+  manualSeed,
+  mul,
+  onesLike,
+  randn,
+  realize,
+  reshape,
+  sigmoid,
+  sqrt,
+  sub,
+  sum,
+  type Tensor,
+  tanh,
+  withFusion,
+} from '../src/index.ts';
+import { isFused } from '../src/lazy.ts';
+
+function gradOf(output: Tensor, inputs: Tensor[]): Tensor[] {
+  return runBackward([output], [onesLike(output)], { inputs }) as Tensor[];
+}
+
+describe('reshape of a pending tensor', () => {
+  it('stays pending when it only inserts or removes dims of size 1, with the same values and gradient', () => {
+    manualSeed(3);
+    const x = randn([3, 1, 4], { dtype: 'float64', requiresGrad: true });
+    const w = randn([1, 3, 4, 1], { dtype: 'float64' });
+    const run = (fused: boolean) =>
+      withFusion(fused, () => {
+        const y = reshape(tanh(x), [1, 3, 4, 1]);
+        if (fused) expect(isFused(y)).toBe(true);
+        const [g] = gradOf(sum(mul(y, w)), [x]);
+        return [Array.from(y.data), Array.from(g!.data)];
+      });
+    expect(run(true)).toEqual(run(false));
+  });
+
+  it('computes its argument for any other reshape', () => {
+    manualSeed(4);
+    const x = randn([2, 6], { dtype: 'float64' });
+    const y = withFusion(true, () => reshape(sigmoid(x), [3, 4]));
+    expect(isFused(y)).toBe(false);
+    expect(Array.from(y.data)).toEqual(Array.from(withFusion(false, () => sigmoid(x)).data));
+  });
+});
+
+describe('sums over the batch in a backward pass', () => {
+  /** A step h = tanh(x ⊙ gain + bias) over x = u·Vᵀ, read by a product with W: every leaf gets a gradient. */
+  function layer(dtype: 'float64') {
+    manualSeed(5);
+    const u = randn([8, 5], { dtype, requiresGrad: true });
+    const v = randn([16, 5], { dtype, requiresGrad: true });
+    const gain = randn([16], { dtype, requiresGrad: true });
+    const bias = randn([16], { dtype, requiresGrad: true });
+    const w = randn([3, 16], { dtype });
+    const seed = randn([8, 3], { dtype });
+    const out = () => gemm(tanh(add(mul(gemm(u, v, { transB: true }), gain), bias)), w, { transB: true });
+    return { leaves: [u, v, gain, bias], out, seed };
+  }
+
+  it('join the kernel of the gradient they sum, and equal the unfused sums bit for bit', () => {
+    const run = (fused: boolean) =>
+      withFusion(fused, () => {
+        const { leaves, out, seed } = layer('float64');
+        const y = out();
+        const before = fusedKernelRunCount();
+        const grads = runBackward([y], [seed], { inputs: leaves });
+        const values = grads.map((g) => Array.from(g!.data));
+        return { values, kernels: fusedKernelRunCount() - before };
+      });
+    const fused = run(true);
+    expect(fused.values).toEqual(run(false).values);
+    // One kernel over [8, 16]: x's gradient, read by the product for u and V, with gain's and bias's sums.
+    expect(fused.kernels).toBe(1);
+  });
+
+  it('are computed on their own when no kernel of their loop runs, and outside a backward pass', () => {
+    manualSeed(6);
+    const x = randn([6, 4], { dtype: 'float64', requiresGrad: true });
+    const bias = randn([4], { dtype: 'float64', requiresGrad: true });
+    const run = (fused: boolean) =>
+      withFusion(fused, () => {
+        const y = sigmoid(add(x, bias));
+        const colSums = sum(y, 0);
+        const grads = gradOf(sum(mul(y, y)), [bias]);
+        return [Array.from(colSums.data), Array.from(grads[0]!.data)];
+      });
+    expect(run(true)).toEqual(run(false));
+  });
+});
+
+describe('what a realization stores', () => {
+  /** A layer norm of x [6, 8] and a gain: the gain's VJP reads the normalised x, which reads x − mean. */
+  function layerNorm(x: Tensor, gain: Tensor) {
+    const centred = sub(x, div(sum(x, 1, true), 8));
+    const normalised = div(centred, sqrt(add(div(sum(mul(centred, centred), 1, true), 8), 1e-5)));
+    return { centred, normalised, out: mul(normalised, gain) };
+  }
+
+  it('leaves a layer norm’s x − mean and its normalised x to be computed again, with the same gradients', () => {
+    manualSeed(7);
+    const x = randn([6, 8], { dtype: 'float64', requiresGrad: true });
+    const gain = randn([8], { dtype: 'float64', requiresGrad: true });
+    const seed = randn([6, 8], { dtype: 'float64' });
+    const run = (fused: boolean) =>
+      withFusion(fused, () => {
+        const { centred, normalised, out } = layerNorm(x, gain);
+        realize(out);
+        // Pending still: recomputed from x and the row sums, which were stored instead.
+        if (fused) expect([isFused(centred), isFused(normalised)]).toEqual([true, true]);
+        const grads = runBackward([out], [seed], { inputs: [x, gain] }) as Tensor[];
+        return [out, ...grads].map((t) => Array.from(t.data));
+      });
+    expect(run(true)).toEqual(run(false));
+  });
+
+  it('stores what takes several stored arrays, or part of one, to compute again', () => {
+    manualSeed(8);
+    const [a, b, c, d] = [randn([4, 6]), randn([4, 6]), randn([4, 12]), randn([4, 6])];
+    const w = randn([6], { requiresGrad: true });
+    const [left] = chunk(c, 2, 1) as [Tensor, Tensor];
+    const fromThree = add(mul(a, b), d);
+    const fromPart = add(left, 1);
+    const outs = [mul(fromThree, w), mul(fromPart, w)];
+    realize(...outs);
+    expect([isFused(fromThree), isFused(fromPart)]).toEqual([false, false]);
+  });
+});

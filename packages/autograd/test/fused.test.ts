@@ -16,6 +16,8 @@ import {
   tanh,
   tensor,
 } from '../src/index.ts';
+import type { KernelIr } from '../src/kernels/ir.ts';
+import { compileFused, runFused } from '../src/kernels/wasm/fused.ts';
 
 /** ∂/∂x Σ g ⊙ op(x), once by plain backward (fused kernels) and once with createGraph (composed rules). */
 function runBackwardForTest(op: (x: Tensor) => Tensor, xs: number[], gs: number[]) {
@@ -81,6 +83,43 @@ describe('linear with a bias', () => {
         },
       ),
       { numRuns: 60 },
+    );
+  });
+});
+
+describe('WebAssembly kernels copy in what they read or keep', () => {
+  /** y[i, half·8 + j] = x[i, j] + 1 for each given half: stores into a [4, 16] array over a [4, 8] loop. */
+  function halves(bases: number[]): KernelIr {
+    return {
+      loop: [4, 8],
+      f32: true,
+      values: [
+        { kind: 'load', array: 0, base: 0, coefs: [8, 1], level: 1 },
+        { kind: 'load', array: 2, base: 0, coefs: [0, 0], level: -1 },
+        { kind: 'op', op: 'add', args: [0, 1], params: [], level: 1 },
+      ],
+      stores: bases.map((base) => ({ array: 1, base, coefs: [16, 1], value: 2, accumulate: false })),
+      arrayCount: 3,
+      fresh: [false, false, false],
+    };
+  }
+  const x = Float32Array.from({ length: 32 }, (_, i) => i);
+
+  it('skips the copy of a destination its stores cover whole', () => {
+    const kernel = compileFused(halves([0, 8]))!;
+    expect(kernel.copyIn).toEqual([true, false, true]);
+    const y = new Float32Array(64).fill(-7);
+    runFused(kernel, [x, y, Float32Array.of(1)]);
+    expect(Array.from(y)).toEqual(Array.from({ length: 64 }, (_, k) => ((k >> 4) << 3) + (k % 8) + 1));
+  });
+
+  it('keeps the part of a destination no store writes', () => {
+    const kernel = compileFused(halves([8]))!;
+    expect(kernel.copyIn).toEqual([true, true, true]);
+    const y = new Float32Array(64).fill(-7);
+    runFused(kernel, [x, y, Float32Array.of(1)]);
+    expect(Array.from(y)).toEqual(
+      Array.from({ length: 64 }, (_, k) => (k % 16 < 8 ? -7 : ((k >> 4) << 3) + (k % 8) + 1)),
     );
   });
 });

@@ -154,8 +154,13 @@ export function compileFused(ir: KernelIr): WasmFused | null {
   }
   for (const s of ir.stores) {
     copyOut[s.array] = true;
-    if (!ir.fresh[s.array]) copyIn[s.array] = true; // written in part: keep the rest
     touch(s.array, s.base, s.coefs);
+  }
+  // An array written in part keeps the rest: copied in, unless the stores together cover its range (the
+  // chunks of a gate gradient written into their row of a stacked gradient).
+  for (const s of ir.stores) {
+    if (copyIn[s.array] || ir.fresh[s.array]) continue;
+    copyIn[s.array] = s.accumulate || !covered(ir, s.array, first[s.array]!, end[s.array]!);
   }
   try {
     const bytes = emitModule(ir);
@@ -166,6 +171,23 @@ export function compileFused(ir: KernelIr): WasmFused | null {
   } catch {
     return null; // too large to compile synchronously here (a browser's main thread), say
   }
+}
+
+/** Arrays of at most this many elements are checked for being written whole by several stores. */
+const MAX_COVERAGE_CHECK = 1 << 22;
+
+/** Whether the stores into `array` write every element of [first, end) (loads of it aside). */
+function covered(ir: KernelIr, array: number, first: number, end: number): boolean {
+  if (end - first > MAX_COVERAGE_CHECK) return false;
+  const written = new Uint8Array(end - first);
+  const [outer, inner] = ir.loop.length === 2 ? [ir.loop[0]!, ir.loop[1]!] : [1, ir.loop[0]!];
+  for (const s of ir.stores) {
+    if (s.array !== array) continue;
+    const [c0, c1] = ir.loop.length === 2 ? [s.coefs[0]!, s.coefs[1]!] : [0, s.coefs[0]!];
+    for (let i0 = 0; i0 < outer; i0++)
+      for (let i1 = 0; i1 < inner; i1++) written[s.base + c0 * i0 + c1 * i1 - first] = 1;
+  }
+  return written.every((w) => w === 1);
 }
 
 /**

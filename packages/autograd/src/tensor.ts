@@ -4,6 +4,7 @@
  */
 import { type DType, dtypeOf, type TypedArray } from './dtype.ts';
 import { type BackwardOptions, type GradHook, type Node, runBackward } from './engine.ts';
+import { forgetOutput } from './kernels/wasm/module.ts';
 import { type Pending, realize } from './lazy.ts';
 import * as ops from './ops/index.ts';
 import { fmt, type Shape, sizeOf } from './shape.ts';
@@ -103,6 +104,7 @@ export class Tensor {
    */
   bumpVersion(): void {
     this.version++;
+    if (this.storage !== null) forgetOutput(this.storage);
   }
 
   /** Whether the elements are computed (false while pending). */

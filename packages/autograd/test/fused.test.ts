@@ -18,6 +18,7 @@ import {
 } from '../src/index.ts';
 import type { KernelIr } from '../src/kernels/ir.ts';
 import { compileFused, runFused } from '../src/kernels/wasm/fused.ts';
+import { outputAddress } from '../src/kernels/wasm/module.ts';
 
 /** ∂/∂x Σ g ⊙ op(x), once by plain backward (fused kernels) and once with createGraph (composed rules). */
 function runBackwardForTest(op: (x: Tensor) => Tensor, xs: number[], gs: number[]) {
@@ -121,5 +122,33 @@ describe('WebAssembly kernels copy in what they read or keep', () => {
     expect(Array.from(y)).toEqual(
       Array.from({ length: 64 }, (_, k) => (k % 16 < 8 ? -7 : ((k >> 4) << 3) + (k % 8) + 1)),
     );
+  });
+});
+
+describe('a product read by the next fused kernel where the product left it', () => {
+  it('reads the kept result, gives the values of a copy, and forgets it when the memory is reused', () => {
+    manualSeed(9);
+    const [a, b, c] = [randn([16, 24]), randn([24, 32]), randn([16, 24])];
+    const first = gemm(a, b);
+    expect(outputAddress(first.data)).toBeGreaterThanOrEqual(0);
+    const copy = tensor(Array.from(first.data), { shape: first.shape });
+    const gates = (x: Tensor) => Array.from(sigmoid(add(mul(x, 0.5), tanh(x))).data);
+    const fromKept = gates(first);
+    expect(outputAddress(first.data)).toBeGreaterThanOrEqual(0);
+    expect(fromKept).toEqual(gates(copy));
+    // Another product lays out its buffers over the first one's: the first is copied in again.
+    const second = gemm(c, b);
+    expect(outputAddress(first.data)).toBe(-1);
+    expect(outputAddress(second.data)).toBeGreaterThanOrEqual(0);
+    expect(gates(first)).toEqual(fromKept);
+  });
+
+  it('does not read the kept copy of a result changed in place', () => {
+    manualSeed(10);
+    const product = gemm(randn([16, 24]), randn([24, 32]));
+    product.data.fill(2);
+    product.bumpVersion();
+    expect(outputAddress(product.data)).toBe(-1);
+    expect(Array.from(add(product, 1).data)).toEqual(new Array(512).fill(3));
   });
 });

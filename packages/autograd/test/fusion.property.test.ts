@@ -44,7 +44,7 @@ import {
   where,
   withFusion,
 } from '../src/index.ts';
-import { WASM_MIN_ELEMENTS } from '../src/kernels/fused.ts';
+import { setWasmMinElements, WASM_MIN_ELEMENTS } from '../src/kernels/fused.ts';
 import { wasmFusedKernelCount } from '../src/kernels/index.ts';
 import { broadcastableShapesArb, valuesArb } from '../src/testing/index.ts';
 
@@ -201,7 +201,10 @@ describe('elementwise fusion', () => {
   it('gives the unfused values and gradients bit for bit, float64 and float32, on random DAGs', () => {
     fc.assert(
       fc.property(planArb, (plan) => {
-        const fused = run(plan, true); // WebAssembly kernels where the DAG allows, else JavaScript
+        // WebAssembly kernels where the DAG allows (however small the loop), else JavaScript.
+        const previous = setWasmMinElements(1);
+        const fused = run(plan, true);
+        setWasmMinElements(previous);
         const unfused = run(plan, false);
         setWasmEnabled(false);
         const fusedJs = run(plan, true);

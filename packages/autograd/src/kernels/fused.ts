@@ -64,11 +64,23 @@ const FUNCTIONS = { sigmoid: sigmoidScalar, erf: erfScalar, P: POW2_F32 };
 /** A kernel: its JavaScript form, and its WebAssembly form where it has one. */
 interface Kernel {
   js: (arrays: readonly TypedArray[], F: typeof FUNCTIONS) => void;
-  wasm: WasmFused | null;
+  /** Compiled when first run with the WebAssembly backend ready (null: this IR cannot run there). */
+  wasm?: WasmFused | null;
 }
 
 /** Smallest loop sent to WebAssembly: the measured crossover for an LSTM step's kernel (batch 1, hidden 64). */
 export const WASM_MIN_ELEMENTS = 64;
+let wasmMinElements = WASM_MIN_ELEMENTS;
+
+/**
+ * Sets the smallest loop sent to WebAssembly (tests send every kernel there, to hold small loops and their
+ * last partial vector against JavaScript) and returns the previous one.
+ */
+export function setWasmMinElements(n: number): number {
+  const previous = wasmMinElements;
+  wasmMinElements = n;
+  return previous;
+}
 
 /** Generated kernels by a hash of their IR; a bucket holds the IRs that share a hash, compared in full. */
 const cache = new Map<number, Array<{ ir: KernelIr; kernel: Kernel }>>();
@@ -98,14 +110,17 @@ export function runKernel(ir: KernelIr, arrays: readonly TypedArray[]): void {
       cached = 0;
       bucket = undefined;
     }
-    kernel = { js: new Function('A', 'F', jsSource(ir)) as Kernel['js'], wasm: compileFused(ir) };
+    kernel = { js: new Function('A', 'F', jsSource(ir)) as Kernel['js'] };
     if (bucket) bucket.push({ ir, kernel });
     else cache.set(hash, [{ ir, kernel }]);
     cached++;
   }
-  // Below WASM_MIN_ELEMENTS, copying into WebAssembly memory costs more than it saves.
-  if (kernel.wasm && isWasmEnabled() && elements(ir.loop) >= WASM_MIN_ELEMENTS) runFused(kernel.wasm, arrays);
-  else kernel.js(arrays, FUNCTIONS);
+  // Below wasmMinElements, copying into WebAssembly memory costs more than it saves.
+  if (isWasmEnabled() && elements(ir.loop) >= wasmMinElements) {
+    if (kernel.wasm === undefined) kernel.wasm = compileFused(ir);
+    if (kernel.wasm && runFused(kernel.wasm, arrays)) return;
+  }
+  kernel.js(arrays, FUNCTIONS);
 }
 
 function elements(loop: readonly number[]): number {

@@ -9,12 +9,14 @@
  * table). So a WebAssembly kernel gives the JavaScript kernel's results bit for bit; it is only faster. A DAG with an op outside that set (exp, log, erf, pow, the float64 σ and
  * tanh of Math), more than two loop dims, or a strided innermost read runs in JavaScript.
  *
- * The range of each operand a kernel touches is copied into one WebAssembly memory, padded so that a full
- * vector read at a row's last element stays inside; the results are copied out.
+ * The range of each operand a kernel touches is copied into the WebAssembly memory of the GEMM module
+ * (module.ts), past what that keeps there, padded so that a full vector read at a row's last element stays
+ * inside; the results are copied out. A product's result just copied out of that memory is read where it is.
  */
 import type { TypedArray } from '../../dtype.ts';
 import { EXPM1_TAYLOR, LN2_HI, LN2_LO, LOG2E_F32, ROUNDING_F32, TANH_TAYLOR } from '../elementwise.ts';
 import { type IrValue, innermostValues, type KernelIr, storeLevel } from '../ir.ts';
+import { fusedScratchStart, outputAddress, wasmHeap, wasmKernels } from './module.ts';
 
 /** A compiled kernel and what to copy in and out. */
 export interface WasmFused {
@@ -100,22 +102,6 @@ function supported(op: string, f32: boolean): boolean {
   );
 }
 
-let memory: WebAssembly.Memory | null = null;
-let available: boolean | null = null;
-
-/** Whether WebAssembly can be used here at all; a kernel whose module fails to build runs in JavaScript. */
-function wasmAvailable(): boolean {
-  if (available === null) {
-    try {
-      memory = new WebAssembly.Memory({ initial: 16 });
-      available = true;
-    } catch {
-      available = false;
-    }
-  }
-  return available;
-}
-
 let compiled = 0;
 
 /** How many fused kernels were compiled to WebAssembly (for tests and diagnostics). */
@@ -126,7 +112,8 @@ export function wasmFusedKernelCount(): number {
 /** Compiles `ir` to WebAssembly, or returns null when it cannot run there (the caller uses JavaScript). */
 export function compileFused(ir: KernelIr): WasmFused | null {
   const rank = ir.loop.length;
-  if (rank < 1 || rank > 2 || !wasmAvailable()) return null;
+  const ex = wasmKernels();
+  if (rank < 1 || rank > 2 || ex === null) return null;
   const inner = rank - 1;
   for (const v of ir.values) {
     if (v.kind === 'op' && !supported(v.op, ir.f32)) return null;
@@ -165,7 +152,7 @@ export function compileFused(ir: KernelIr): WasmFused | null {
   try {
     const bytes = emitModule(ir);
     const module = new WebAssembly.Module(bytes);
-    const instance = new WebAssembly.Instance(module, { m: { m: memory! } });
+    const instance = new WebAssembly.Instance(module, { m: { m: ex.memory as WebAssembly.Memory } });
     compiled++;
     return { run: instance.exports.run as (...p: number[]) => void, copyIn, copyOut, first, end };
   } catch {
@@ -191,35 +178,47 @@ function covered(ir: KernelIr, array: number, first: number, end: number): boole
 }
 
 /**
- * Runs a compiled kernel over `arrays`: copies in the range of each that it touches, runs, copies out. A
- * range [first, end) placed at byte `place` is passed as the address place − first·size (wrapping i32
- * arithmetic), so that the kernel's element indices need no offset.
+ * Runs a compiled kernel over `arrays`: copies in the range of each that it touches, runs, copies out; an
+ * array it only reads that a product just left in memory (`outputAddress`) is read there instead. A range
+ * [first, end) placed at byte `place` is passed as the address place − first·size (wrapping i32
+ * arithmetic), so that the kernel's element indices need no offset. Returns false, running nothing, when
+ * memory cannot grow enough (the caller runs the JavaScript kernel).
  */
-export function runFused(kernel: WasmFused, arrays: readonly TypedArray[]): void {
+export function runFused(kernel: WasmFused, arrays: readonly TypedArray[]): boolean {
+  const ex = wasmKernels();
+  if (ex === null) return false;
   const pointers: number[] = [];
   const places: number[] = [];
-  let top = 0;
-  arrays.forEach((a, k) => {
+  let top = fusedScratchStart();
+  for (let k = 0; k < arrays.length; k++) {
+    const a = arrays[k]!;
+    const kept = kernel.copyOut[k] ? -1 : outputAddress(a);
+    if (kept >= 0) {
+      pointers.push(kept);
+      places.push(-1);
+      continue;
+    }
     const size = a.BYTES_PER_ELEMENT;
     places.push(top);
     pointers.push(top - kernel.first[k]! * size);
-    top += Math.max(0, kernel.end[k]! - kernel.first[k]!) * size + 32; // a vector read past the end stays in
-    top = (top + 15) & ~15;
-  });
-  const mem = memory!;
-  if (top > mem.buffer.byteLength) mem.grow(Math.ceil((top - mem.buffer.byteLength) / 65536));
-  const buffer = mem.buffer;
+    top += Math.max(0, kernel.end[k]! - kernel.first[k]!) * size;
+    top = (top + 32 + 15) & ~15; // a vector read past a range's end stays in memory
+  }
+  if (wasmHeap(ex, top + 32) === null) return false;
+  const buffer = ex.memory.buffer;
   const region = (a: TypedArray, k: number) => {
     const view = a instanceof Float32Array ? Float32Array : Float64Array;
     return new view(buffer, places[k]!, Math.max(0, kernel.end[k]! - kernel.first[k]!));
   };
-  arrays.forEach((a, k) => {
-    if (kernel.copyIn[k]) region(a, k).set(a.subarray(kernel.first[k]!, kernel.end[k]!));
-  });
+  for (let k = 0; k < arrays.length; k++) {
+    const a = arrays[k]!;
+    if (kernel.copyIn[k] && places[k]! >= 0) region(a, k).set(a.subarray(kernel.first[k]!, kernel.end[k]!));
+  }
   kernel.run(...pointers);
-  arrays.forEach((a, k) => {
-    if (kernel.copyOut[k]) a.set(region(a, k), kernel.first[k]!);
-  });
+  for (let k = 0; k < arrays.length; k++) {
+    if (kernel.copyOut[k]) arrays[k]!.set(region(arrays[k]!, k), kernel.first[k]!);
+  }
+  return true;
 }
 
 // ---- The binary encoder ----------------------------------------------------------------------------

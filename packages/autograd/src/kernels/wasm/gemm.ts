@@ -3,7 +3,7 @@
  * memory: module.ts): copies the operands into wasm memory (unless they are resident, see
  * `withResidentOperands`), runs the kernel, copies the product out.
  */
-import { layout, residentAddress, residentPackedB, wasmHeap, wasmKernels } from './module.ts';
+import { keepOutput, layout, residentAddress, residentPackedB, wasmHeap, wasmKernels } from './module.ts';
 
 let calls = 0;
 
@@ -75,6 +75,7 @@ export function wasmGemm(
     +(bias !== null),
   );
   c.set(heap.subarray(cPtr >>> 2, (cPtr >>> 2) + sizeC), cOffset);
+  if (cOffset === 0 && sizeC === c.length) keepOutput(c, cPtr);
   calls++;
   return true;
 }

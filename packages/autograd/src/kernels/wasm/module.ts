@@ -4,7 +4,8 @@
  * The module is instantiated lazily on first use, after checking that the engine validates SIMD; until it
  * is ready (or where it cannot run) callers keep using their JavaScript kernels. Tensors own plain JS typed
  * arrays, so each kernel call copies its operands into wasm memory and its results back out (gemm.ts,
- * reduce.ts); the memory grows to the largest problem seen and is reused by every call.
+ * reduce.ts, and the fused elementwise kernels of fused.ts, which share this memory); the memory grows to
+ * the largest problem seen and is reused by every call.
  */
 import type { TypedArray } from '../../dtype.ts';
 import { wasmModuleBase64 } from './module-wasm.generated.ts';
@@ -76,6 +77,11 @@ const residents: Array<{
 }> = [];
 /** Where each call's buffers start: after the resident operands. */
 let scratchStart = 0;
+/**
+ * The last product's result as the kernel left it (`keepOutput`): a float32 array's whole contents at a
+ * byte address, readable by the fused elementwise kernels until the next call lays out its buffers.
+ */
+let output: { array: Float32Array; address: number; end: number } | null = null;
 /** How many residency scopes are open. */
 let scopes = 0;
 
@@ -170,6 +176,7 @@ export function keepResident(array: TypedArray): void {
   const ex = wasmKernels();
   if (ex === null || scopes === 0 || !(array instanceof Float32Array)) return;
   if (residentAddress(array, 0, array.length) >= 0) return;
+  output = null;
   const end = alignUp(scratchStart + array.length * 4);
   const memory = wasmHeap(ex, end);
   if (memory === null) return; // does not fit: calls copy it as usual
@@ -208,6 +215,7 @@ export function residentPackedB(
   }
   const end = alignUp(scratchStart + ex.packedBBytes(n, k));
   if (wasmHeap(ex, end) === null) return -1;
+  output = null;
   ex.packB(raw, n, k, transB ? 1 : 0, scratchStart);
   residents.push({ array, address: scratchStart, packedB: { n, k, transB } });
   scratchStart = end;
@@ -219,6 +227,7 @@ export function residentPackedB(
  * resident operands, each on a cache line; returns their byte addresses and, last, the end of the layout.
  */
 export function layout(...floats: number[]): number[] {
+  output = null;
   const addresses: number[] = [];
   let at = scratchStart;
   for (const count of floats) {
@@ -227,6 +236,33 @@ export function layout(...floats: number[]): number[] {
   }
   addresses.push(at);
   return addresses;
+}
+
+/**
+ * Records that `array` (float32, whole) was just copied out of wasm memory from byte `address`: until the
+ * next call lays out its buffers there, a fused kernel that reads it reads that copy (`outputAddress`)
+ * instead of copying it back in (an LSTM step's gate pre-activations, read right after their product).
+ */
+export function keepOutput(array: Float32Array, address: number): void {
+  output = { array, address, end: alignUp(address + array.length * 4) };
+}
+
+/** Stops reading `array` from its kept copy (its elements were changed in place). */
+export function forgetOutput(array: TypedArray): void {
+  if (output?.array === array) output = null;
+}
+
+/** The byte address of `array`'s contents in wasm memory when it is the kept output, else −1. */
+export function outputAddress(array: TypedArray): number {
+  return output !== null && output.array === array ? output.address : -1;
+}
+
+/**
+ * The first byte the fused elementwise kernels may use for their operands: past the resident operands and
+ * the kept output; nothing else there outlives a call.
+ */
+export function fusedScratchStart(): number {
+  return Math.max(scratchStart, output?.end ?? 0);
 }
 
 function alignUp(x: number): number {

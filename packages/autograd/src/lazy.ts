@@ -190,7 +190,13 @@ export function deferredNode(
  * gate gradients share their terms) and sums over a leading dim (`joinNextKernel`: a bias's gradient sums the
  * gradient the kernel computes). Collected only while `withKernelSharing` runs, and forgotten when it ends.
  */
-const awaiting = new Set<Tensor>();
+const awaiting = new Map<Tensor, Awaiting>();
+
+/** What a tensor awaiting a kernel asks for (a cat, each of its parts in its place), and that kernel's key. */
+interface Awaiting {
+  parts: ReadonlyArray<{ tensor: Tensor; into: Destination | null }>;
+  key: string;
+}
 let sharing = 0;
 
 /** Runs `fn` (a backward pass) with pending tensors joining the next kernel of their loop (see `awaiting`). */
@@ -205,7 +211,10 @@ export function withKernelSharing<T>(fn: () => T): T {
 
 /** Marks pending `t` to be computed with the next kernel of its loop, inside `withKernelSharing`. */
 export function joinNextKernel(t: Tensor): void {
-  if (sharing > 0 && t.pending) awaiting.add(t);
+  const p = t.pending;
+  if (sharing === 0 || !p) return;
+  const parts = p.pieces?.(p.into!) ?? (p.compute ? [] : [{ tensor: t, into: null }]);
+  if (parts.length > 0) awaiting.set(t, { parts, key: groupKey(parts[0]!.tensor) });
 }
 
 /**
@@ -286,14 +295,13 @@ export function realizeInto(requests: ReadonlyArray<{ tensor: Tensor; into: Dest
       else groups.set(key, [r]);
     }
     // Tensors awaiting a kernel of a loop computed now join it (a cat of pending parts, by its parts).
-    for (const t of awaiting) {
+    for (const [t, { parts, key }] of awaiting) {
       const p = t.pending;
       if (!p) {
         awaiting.delete(t);
         continue;
       }
-      const parts = p.pieces?.(p.into!) ?? (p.compute ? [] : [{ tensor: t, into: null }]);
-      if (parts.length === 0 || !groups.has(groupKey(parts[0]!.tensor))) continue;
+      if (!groups.has(key)) continue;
       awaiting.delete(t);
       // An argument changed in place: left pending, for whoever reads it to get the error.
       if (!argVersionsMatch(p)) continue;

@@ -11,7 +11,8 @@
  * its own at the outer level, before what reads it; elsewhere it is realized in a loop over its argument's
  * shape and read. Over another dim (a bias's gradient, summed over the batch) it is realized in a loop over
  * its argument's shape, by a store that adds each element into its place as the loop runs. Either adds in
- * index order, as the unfused sum does.
+ * the unfused sum's order: over the last dim, a vector at a time into partial sums by lane (see `rowSums`);
+ * over another dim, in index order.
  *
  * Backward passes fuse the same way without any rule of their own: a VJP is written with the same ops, so
  * the gradient of a fused group is a pending DAG built from the primitives' own VJPs, realized when a

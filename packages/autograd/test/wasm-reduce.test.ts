@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randn, sum } from '../src/index.ts';
-import { reduceAxis, WASM_MIN_SUM } from '../src/kernels/reduce.ts';
+import { randn, sum, tensor } from '../src/index.ts';
+import { reduceAxis, rowSums, WASM_MIN_SUM } from '../src/kernels/reduce.ts';
 import { setWasmEnabled } from '../src/kernels/wasm/module.ts';
 import { wasmSumAxis } from '../src/kernels/wasm/reduce.ts';
 
@@ -55,18 +55,57 @@ describe('wasm float32 axis sum', () => {
     );
   });
 
-  it('serves large float32 sums of the sum op, which equal the JavaScript ones', () => {
+  it('serves large float32 sums of the sum op over a leading dim, which equal the JavaScript ones', () => {
     const g = randn([1600, 384]);
     expect(g.size).toBeGreaterThanOrEqual(WASM_MIN_SUM);
     const viaOp = sum(g, 0);
     expect(viaOp.data).toEqual(sumJs(g.data as Float32Array, 1, 1600, 384));
-    const rows = sum(g, 1);
-    expect(rows.data).toEqual(sumJs(g.data as Float32Array, 1600, 384, 1));
+    // Over the last dim: the row sums' order (partial sums by lane), on every path.
+    const rows = new Float32Array(1600);
+    rowSums(g.data, 1600, 384, rows);
+    expect(sum(g, 1).data).toEqual(rows);
   });
 
   it('declines float64 and leaves its output untouched', () => {
     const out = new Float64Array(4).fill(7);
     expect(wasmSumAxis(new Float64Array(16), 1, 4, 4, out)).toBe(false);
     expect(Array.from(out)).toEqual([7, 7, 7, 7]);
+  });
+});
+
+describe('sums over the last dim', () => {
+  /** The rule written out: element k into partial sum k mod L from +0, then the partial sums pairwise. */
+  function reference(row: ArrayLike<number>, f32: boolean): number {
+    const r = f32 ? Math.fround : (v: number) => v;
+    const p = [0, 0, 0, 0];
+    for (let k = 0; k < row.length; k++) p[k % (f32 ? 4 : 2)] = r(p[k % (f32 ? 4 : 2)]! + row[k]!);
+    return f32 ? r(r(p[0]! + p[1]!) + r(p[2]! + p[3]!)) : p[0]! + p[1]!;
+  }
+
+  it('add by vector lanes, on every path and in both dtypes', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 0, max: 41 }),
+        fc.boolean(),
+        fc.integer({ min: 0, max: 1000 }),
+        (rows, n, f32, seed) => {
+          const values = Array.from(
+            { length: rows * n },
+            (_, i) => Math.sin(seed + i) * 2 ** ((seed + i) % 24),
+          );
+          const x = f32 ? Float32Array.from(values) : Float64Array.from(values);
+          const expected = Array.from({ length: rows }, (_, o) =>
+            reference(x.subarray(o * n, (o + 1) * n), f32),
+          );
+          const out = f32 ? new Float32Array(rows) : new Float64Array(rows);
+          rowSums(x, rows, n, out);
+          expect(Array.from(out)).toEqual(expected);
+          const t = tensor(Array.from(x), { shape: [rows, n], dtype: f32 ? 'float32' : 'float64' });
+          expect(Array.from(sum(t, 1).data)).toEqual(expected);
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });

@@ -9,6 +9,7 @@
 import type { TypedArray } from '../dtype.ts';
 import { erfScalar, float32Code, POW2_F32, sigmoidScalar } from './elementwise.ts';
 import { innermostValues, type KernelIr, storeLevel } from './ir.ts';
+import { sumLanes } from './reduce.ts';
 import { compileFused, runFused, type WasmFused } from './wasm/fused.ts';
 import { isWasmEnabled } from './wasm/module.ts';
 
@@ -246,14 +247,31 @@ function jsSource(ir: KernelIr): string {
     const v = ir.values[i]!;
     if (v.kind === 'load') return `const v${i} = o${v.array}[${indexCode(v.base, v.coefs)}];`;
     if (v.op === 'sum') {
+      // Element k into partial sum k mod L, unrolled by L; then the partial sums pairwise (see `rowSums`).
       const operand = v.args[0]!;
-      return [
-        `let s${i} = 0;`,
-        `for (let i${inner} = 0; i${inner} < ${ir.loop[inner]}; i${inner}++) {`,
+      const lanes = sumLanes(ir.f32);
+      const n = ir.loop[inner]!;
+      const partials = Array.from({ length: lanes }, (_, j) => `s${i}_${j}`);
+      const add = (j: number) => [
+        '{',
         ...innermostValues(ir, [operand]).map(valueCode),
-        `s${i} = ${round(`s${i} + v${operand}`)};`,
+        `${partials[j]} = ${round(`${partials[j]} + v${operand}`)};`,
+        `}`,
+        `i${inner}++;`,
+      ];
+      const each = Array.from({ length: lanes }, (_, j) => add(j)).flat();
+      const combined = ir.f32
+        ? round(`${round(`${partials[0]} + ${partials[1]}`)} + ${round(`${partials[2]} + ${partials[3]}`)}`)
+        : `${partials[0]} + ${partials[1]}`;
+      return [
+        `let ${partials.map((p) => `${p} = 0`).join(', ')};`,
+        `{ let i${inner} = 0;`,
+        `while (i${inner} < ${n - (n % lanes)}) {`,
+        ...each,
         '}',
-        `const v${i} = s${i};`,
+        ...Array.from({ length: n % lanes }, (_, j) => add(j)).flat(),
+        '}',
+        `const v${i} = ${combined};`,
       ].join('\n');
     }
     const inline = ir.f32 ? float32Code(v.op, `v${v.args[0]}`, `t${i}`) : null;

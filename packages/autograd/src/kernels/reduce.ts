@@ -63,6 +63,51 @@ export function reduceAxis(
   }
 }
 
+/**
+ * Elements a float sum over the last dim adds into separate partial sums: one per lane of a 16-byte vector
+ * (4 in float32, 2 in float64), so that the fused kernels add a vector at a time (kernels/fused.ts,
+ * wasm/fused.ts) and every path adds in the same order.
+ */
+export function sumLanes(f32: boolean): number {
+  return f32 ? 4 : 2;
+}
+
+/**
+ * The sum over a tensor's last dim: out[o] = Σ_k x[o, k] for a row-major float x [outer, n]; element k goes
+ * into partial sum k mod L (L =
+ * `sumLanes`), each partial sum adds in index order from +0, and the result is (p0 + p1) + (p2 + p3) in
+ * float32, p0 + p1 in float64, each addition rounded to the dtype. Independent partial sums run in parallel
+ * (a sum in one chain waits for each addition), and sum long rows more accurately than one chain.
+ */
+export function rowSums(x: TypedArray, outer: number, n: number, out: TypedArray): void {
+  const f32 = x instanceof Float32Array;
+  const r = Math.fround;
+  const full = n - (n % sumLanes(f32));
+  for (let o = 0; o < outer; o++) {
+    const base = o * n;
+    let [p0, p1, p2, p3] = [0, 0, 0, 0];
+    if (f32) {
+      for (let k = 0; k < full; k += 4) {
+        p0 = r(p0 + x[base + k]!);
+        p1 = r(p1 + x[base + k + 1]!);
+        p2 = r(p2 + x[base + k + 2]!);
+        p3 = r(p3 + x[base + k + 3]!);
+      }
+      if (full < n) p0 = r(p0 + x[base + full]!);
+      if (full + 1 < n) p1 = r(p1 + x[base + full + 1]!);
+      if (full + 2 < n) p2 = r(p2 + x[base + full + 2]!);
+      out[o] = r(r(p0 + p1) + r(p2 + p3));
+    } else {
+      for (let k = 0; k < full; k += 2) {
+        p0 += x[base + k]!;
+        p1 += x[base + k + 1]!;
+      }
+      if (full < n) p0 += x[base + full]!;
+      out[o] = p0 + p1;
+    }
+  }
+}
+
 /** Index of the first max (or min) along the axis; NaN counts as the extreme. */
 export function argAxis(
   isMax: boolean,

@@ -4,7 +4,7 @@
  */
 import { allocate } from '../dtype.ts';
 import { record } from '../engine.ts';
-import { type AxisReduction, argAxis, reduceAxis } from '../kernels/reduce.ts';
+import { type AxisReduction, argAxis, reduceAxis, rowSums } from '../kernels/reduce.ts';
 import { isFusionEnabled, joinNextKernel, pendingNode } from '../lazy.ts';
 import { fmt, normalizeDim, normalizeDims, sizeOf } from '../shape.ts';
 import { Tensor } from '../tensor.ts';
@@ -29,7 +29,9 @@ function reduceDims(kind: AxisReduction, x: Tensor, dims: readonly number[]): Te
     const outer = sizeOf(shape.slice(0, d));
     const inner = sizeOf(shape.slice(d + 1));
     const out = allocate(x.dtype, outer * inner);
-    reduceAxis(kind, data, outer, n, inner, out);
+    // A float sum over the last dim adds in the order of the fused kernels' row sums (see `rowSums`).
+    if (kind === 'sum' && d === x.ndim - 1 && x.dtype !== 'int32') rowSums(data, outer, n, out);
+    else reduceAxis(kind, data, outer, n, inner, out);
     data = out;
     shape[d] = 1;
   }
@@ -44,8 +46,10 @@ function finish(kept: Tensor, dims: readonly number[], keepdim: boolean): Tensor
  * Σ over `dim` (all dims when omitted).  ∂/∂x = 1, so the gradient is g broadcast back to x's shape.
  * A float sum over one dim is pending while fusion is on (see lazy.ts): over the last dim it is computed in
  * the kernel of the elementwise ops that read it (layer norm, softmax, a variance); over another dim (a
- * bias's gradient, summed over the batch) in the kernel of the ops that compute its argument. An int32 sum
- * is int32 and wraps past 2^31 − 1 like Int32Array (PyTorch sums integers in int64).
+ * bias's gradient, summed over the batch) in the kernel of the ops that compute its argument. A float sum
+ * over the last dim adds into 4 (float32) or 2 (float64) partial sums, element k into partial sum k mod 4
+ * (or 2), then adds those pairwise (`rowSums`): every path adds in that order, a vector at a time. An int32
+ * sum is int32 and wraps past 2^31 − 1 like Int32Array (PyTorch sums integers in int64).
  */
 export function sum(x: Tensor, dim?: number | readonly number[], keepdim = false): Tensor {
   checkTensor('sum', x);

@@ -4,10 +4,11 @@
  *
  * Each value is computed several elements at a time, four float32 lanes (f32x4) or two float64 lanes
  * (f64x2), with the very IEEE operations the JavaScript kernel performs (add, sub, mul, div, sqrt, min, max,
- * abs, neg; comparisons; sums in index order, and stores that add into place; the float32 σ and tanh of
- * kernels/elementwise.ts, written in float32 operations, whose 2ᵏ comes from the bits instead of the
- * table). So a WebAssembly kernel gives the JavaScript kernel's results bit for bit; it is only faster. A DAG with an op outside that set (exp, log, erf, pow, the float64 σ and
- * tanh of Math), more than two loop dims, or a strided innermost read runs in JavaScript.
+ * abs, neg; comparisons; row sums into partial sums by lane (`rowSums`), and stores that add into place;
+ * the float32 σ and tanh of kernels/elementwise.ts, written in float32 operations, whose 2ᵏ comes from the
+ * bits instead of the table). So a WebAssembly kernel gives the JavaScript kernel's results bit for bit; it
+ * is only faster. A DAG with an op outside that set (exp, log, erf, pow, the float64 σ and tanh of Math),
+ * more than two loop dims, or a strided innermost read runs in JavaScript.
  *
  * The range of each operand a kernel touches is copied into the WebAssembly memory of the GEMM module
  * (module.ts), past what that keeps there, padded so that a full vector read at a row's last element stays
@@ -46,9 +47,7 @@ interface Lanes {
   constant: (x: number) => number[];
   /** v128.storeN_lane: one lane's element. */
   storeLane: number;
-  /** The scalar type, its zero constant, add and store (plain opcodes), and the lane extraction that yields it. */
-  scalarType: number;
-  scalarZero: readonly number[];
+  /** The scalar add and store (plain opcodes), and the lane extraction that yields a scalar. */
   scalarAdd: number;
   scalarStore: number;
   extractLane: number;
@@ -64,8 +63,6 @@ const F32X4: Lanes = {
   scalarLoad: 0x2a,
   constant: (x) => Array.from(new Uint8Array(new Float32Array(4).fill(x).buffer)),
   storeLane: 0x5a,
-  scalarType: 0x7d,
-  scalarZero: [0x43, 0, 0, 0, 0],
   scalarAdd: 0x92,
   scalarStore: 0x38,
   extractLane: 0x1f,
@@ -81,8 +78,6 @@ const F64X2: Lanes = {
   scalarLoad: 0x2b,
   constant: (x) => Array.from(new Uint8Array(new Float64Array(2).fill(x).buffer)),
   storeLane: 0x5b,
-  scalarType: 0x7c,
-  scalarZero: [0x44, 0, 0, 0, 0, 0, 0, 0, 0],
   scalarAdd: 0xa0,
   scalarStore: 0x39,
   extractLane: 0x21,
@@ -221,6 +216,11 @@ export function runFused(kernel: WasmFused, arrays: readonly TypedArray[]): bool
   return true;
 }
 
+/** v128.const bytes with every bit set in lanes 0 … count − 1 and clear in the others. */
+function laneMask(count: number, lanes: Lanes): number[] {
+  return Array.from({ length: 16 }, (_, b) => (b < count * lanes.size ? 0xff : 0));
+}
+
 // ---- The binary encoder ----------------------------------------------------------------------------
 
 function uleb(n: number): number[] {
@@ -311,8 +311,8 @@ function emitModule(ir: KernelIr): Uint8Array<ArrayBuffer> {
   const i32Locals = next - n;
   const valueLocal = (i: number) => next + i;
   const scratch = next + ir.values.length; // 8 v128 scratch locals
-  const v128Locals = ir.values.length + 8;
-  const accumulator = next + v128Locals; // the scalar sum of emitSum
+  const partials = scratch + 8; // the partial sums of emitSum
+  const v128Locals = ir.values.length + 9;
 
   const c = new Code(lanes);
   /** Row address of an access: p + size·(base + coef_outer·i0), set where its level begins. */
@@ -442,17 +442,26 @@ function emitModule(ir: KernelIr): Uint8Array<ArrayBuffer> {
   };
   /**
    * The sum over the innermost loop of value `operand`, into value i: a loop of its own computing what the
-   * operand needs, adding the lanes one at a time in index order, as the JavaScript does.
+   * operand needs, adding each vector into a vector of partial sums (lane j: the elements k ≡ j mod lanes;
+   * past the row's end, lanes of +0), then the lanes pairwise, as the JavaScript does (`rowSums`).
    */
   const emitSum = (i: number, operand: number) => {
-    c.op(...lanes.scalarZero).set(accumulator);
+    c.splat(0).set(partials);
     innerLoop([operand], (count) => {
-      for (let lane = 0; lane < count; lane++) {
-        c.get(accumulator).get(valueLocal(operand)).simd(lanes.extractLane, lane).op(lanes.scalarAdd);
-        c.set(accumulator);
-      }
+      c.get(partials).get(valueLocal(operand));
+      if (count < lanes.count) c.simd(0x0c, ...laneMask(count, lanes)).simd(0x4e); // v128.and
+      c.binary('add').set(partials);
     });
-    c.get(accumulator).simd(lanes.splat).set(valueLocal(i));
+    const lane = (j: number) => c.get(partials).simd(lanes.extractLane, j);
+    lane(0);
+    lane(1);
+    c.op(lanes.scalarAdd);
+    if (lanes.count === 4) {
+      lane(2);
+      lane(3);
+      c.op(lanes.scalarAdd, lanes.scalarAdd);
+    }
+    c.simd(lanes.splat).set(valueLocal(i));
   };
   /** Stores every lane, or the first `only` lanes; an accumulating store adds to what is there. */
   const emitStores = (only: number) => {
@@ -531,7 +540,7 @@ function emitModule(ir: KernelIr): Uint8Array<ArrayBuffer> {
   }
   c.op(0x0b);
 
-  const locals = [3, ...uleb(i32Locals), I32, ...uleb(v128Locals), V128, 1, lanes.scalarType];
+  const locals = [2, ...uleb(i32Locals), I32, ...uleb(v128Locals), V128];
   const body = [...locals, ...c.bytes];
   const func = [...uleb(body.length), ...body];
   const type = [1, 0x60, ...uleb(n), ...new Array<number>(n).fill(I32), 0];

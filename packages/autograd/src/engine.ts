@@ -178,6 +178,8 @@ export function runBackward(
   for (const t of order) if (t.gradFn) waiting.set(t.gradFn, (waiting.get(t.gradFn) ?? 0) + 1);
   const slots = new Map<Node, Array<Tensor | null>>();
   const storedGrads: Tensor[] = [];
+  // Tensors whose .grad may share storage with another tensor, copied once computed.
+  const shared: Tensor[] = [];
   const pass = () => {
     roots.forEach((root, i) => {
       if (root.requiresGrad) accumulate(root, rootGrads[i]!);
@@ -213,9 +215,15 @@ export function runBackward(
         } else if (!node || t.retainsGrad) {
           // A gradient may share storage with another (add hands the same g to both inputs) or with the
           // caller's seed; .grad gets storage of its own so that in-place updates of it stay local (one
-          // this tensor holds alone, unless a hook replaced it, already is).
-          const stored = createGraph || g === own ? g : g.clone().detach();
-          t.grad = t.grad ? (createGraph ? t.grad.add(stored) : noGrad(() => t.grad!.add(stored))) : stored;
+          // this tensor holds alone, unless a hook replaced it, already is; a sum with an earlier .grad is
+          // new). The copy is made once every gradient is computed, so that a pending g is computed with
+          // the others.
+          const [previous, added] = [t.grad, g];
+          if (previous) t.grad = createGraph ? previous.add(added) : noGrad(() => previous.add(added));
+          else {
+            t.grad = g;
+            if (!createGraph && g !== own) shared.push(t);
+          }
           storedGrads.push(t.grad);
         }
         if (node) {
@@ -251,6 +259,7 @@ export function runBackward(
     }
     // Gradients still pending are computed now, together, while the pass's scope holds.
     realize(...storedGrads);
+    for (const t of shared) t.grad = t.grad!.clone().detach();
   };
   // One residency scope per pass: weights a pass's VJPs keep in wasm memory are let go when it ends.
   withResidentScope(() => withKernelSharing(() => withGradMode(createGraph, pass)));

@@ -273,12 +273,7 @@ export function realizeInto(requests: ReadonlyArray<{ tensor: Tensor; into: Dest
         r.tensor.setStorage(p.compute(p.into));
         continue;
       }
-      if (p?.op === 'view' && !r.into && keepsLayout(r.tensor)) {
-        // The same elements in the same order (a reshape by dims of size 1): the storage is shared.
-        checkArgVersions(p);
-        r.tensor.setStorage(p.args[0]!.data);
-        continue;
-      }
+      if (!r.into && shareStorage(r.tensor)) continue;
       if (p?.eager && !r.into && p.args.every((a) => a.isRealized)) {
         checkArgVersions(p);
         // One op over computed arguments: its own kernel, without generating one (the same operations).
@@ -310,16 +305,27 @@ export function realizeInto(requests: ReadonlyArray<{ tensor: Tensor; into: Dest
       if (p.pieces) placed.push({ tensor: t, data: p.into! });
     }
   }
-  for (const group of groups.values()) runGroup(group);
+  // Larger loops first: a smaller one often reads what a larger one sums (a gain's gradient, a view of the
+  // sum over the batch that the input gradient's kernel computes), which is then computed already.
+  const ordered = [...groups.values()].sort((a, b) => loopSize(b[0]!.tensor) - loopSize(a[0]!.tensor));
+  for (const group of ordered) runGroup(group);
   for (const { tensor, data } of placed) if (tensor.pending) tensor.setStorage(data);
 }
 
 /**
- * Whether pending view t of a computed tensor has its elements in the same order (a reshape by dims of size
- * 1): as many elements, no offsets, and its dims read in their order.
+ * Gives pending view t the storage of the computed tensor it views, when it has the same elements in the same
+ * order (a reshape by dims of size 1): as many elements, no offsets, its dims read in their order. Returns
+ * whether it did.
  */
-function keepsLayout(t: Tensor): boolean {
-  const p = t.pending!;
+function shareStorage(t: Tensor): boolean {
+  const p = t.pending;
+  if (p?.op !== 'view' || !sameLayout(p, t)) return false;
+  checkArgVersions(p);
+  t.setStorage(p.args[0]!.data);
+  return true;
+}
+
+function sameLayout(p: Pending, t: Tensor): boolean {
   const x = p.args[0]!;
   if (!x.isRealized || x.size !== t.size) return false;
   let last = -1;
@@ -345,6 +351,12 @@ interface Ref {
 function loopOf(t: Tensor): Shape {
   const p = t.pending;
   return p?.op === 'sum' || p?.op === 'sumOver' ? p.args[0]!.shape : t.shape;
+}
+
+function loopSize(t: Tensor): number {
+  let n = 1;
+  for (const d of loopOf(t)) n *= d;
+  return n;
 }
 
 /** Pending tensors of one key are computed by one kernel: their dtype and loop. */
@@ -383,6 +395,8 @@ function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | 
       if (into) copyInto(tensor.data, tensor.shape, into.data, into.offset, into.strides);
       continue;
     }
+    // A view of what a kernel run before this one computed (a sum over the batch).
+    if (!into && shareStorage(tensor)) continue;
     if (!into && asked.has(tensor)) continue;
     const dims = dimsIn(tensor, loop);
     const offs = dims.map(() => 0);
@@ -707,6 +721,7 @@ class KernelBuilder {
   }
 
   run(): void {
+    if (this.stores.length === 0) return; // every request was computed already
     const ir = {
       loop: this.loop,
       f32: this.f32,

@@ -141,3 +141,40 @@ describe('what a realization stores', () => {
     expect([isFused(fromThree), isFused(fromPart)]).toEqual([false, false]);
   });
 });
+
+describe('leaf gradients', () => {
+  it('are computed together: an input’s gradient and a gain’s, summed over the batch, in one kernel', () => {
+    const run = (fused: boolean) =>
+      withFusion(fused, () => {
+        manualSeed(11);
+        const x = randn([8, 16], { dtype: 'float64', requiresGrad: true });
+        const gain = randn([16], { dtype: 'float64', requiresGrad: true });
+        const w = randn([8, 16], { dtype: 'float64' });
+        const loss = sum(mul(tanh(mul(x, gain)), w));
+        const before = fusedKernelRunCount();
+        loss.backward();
+        return {
+          kernels: fusedKernelRunCount() - before,
+          grads: [x, gain].map((t) => Array.from(t.grad!.data)),
+        };
+      });
+    const fused = run(true);
+    expect(fused.grads).toEqual(run(false).grads);
+    expect(fused.kernels).toBe(1);
+  });
+
+  it('get storage of their own when one gradient goes to two leaves', () => {
+    manualSeed(12);
+    for (const fused of [true, false]) {
+      withFusion(fused, () => {
+        const [a, b] = [randn([3, 4], { requiresGrad: true }), randn([3, 4], { requiresGrad: true })];
+        sum(tanh(add(a, b))).backward();
+        const [ga, gb] = [a.grad!, b.grad!];
+        expect(Array.from(ga.data)).toEqual(Array.from(gb.data));
+        const before = gb.data[0];
+        ga.data[0] = 99;
+        expect(gb.data[0]).toBe(before);
+      });
+    }
+  });
+});

@@ -8,7 +8,7 @@
 import { isGradEnabled, record } from '../engine.ts';
 import * as k from '../kernels/elementwise.ts';
 import { markSaved } from '../lazy.ts';
-import { broadcastShapes, fmt, repeatsAlongLeadingDims } from '../shape.ts';
+import { broadcastShapes, fmt, repeatsAlongLeadingDims, shapesEqual } from '../shape.ts';
 import type { Tensor, TensorLike } from '../tensor.ts';
 import { zerosLike } from './creation.ts';
 import { coerce, dataAt, elementwise, empty, floatOperand } from './helpers.ts';
@@ -33,7 +33,13 @@ function compute(op: string, a: TensorLike, b: TensorLike, kernel: k.BinaryKerne
       );
     } else kernel = INT32_KERNELS[op] ?? kernel;
   }
-  const shape = broadcastShapes(op, ta.shape, tb.shape);
+  // The output's shape: an operand's own (frozen) shape when the other is a scalar or of that shape.
+  const shape =
+    tb.ndim === 0 || shapesEqual(ta.shape, tb.shape)
+      ? ta.shape
+      : ta.ndim === 0
+        ? tb.shape
+        : broadcastShapes(op, ta.shape, tb.shape);
   return [ta, tb, elementwise(op, [ta, tb], shape, () => eager(ta, tb, shape, kernel))];
 }
 

@@ -199,22 +199,32 @@ export function runFused(kernel: WasmFused, arrays: readonly TypedArray[]): bool
     top += Math.max(0, kernel.end[k]! - kernel.first[k]!) * size;
     top = (top + 32 + 15) & ~15; // a vector read past a range's end stays in memory
   }
-  if (wasmHeap(ex, top + 32) === null) return false;
-  const buffer = ex.memory.buffer;
-  const region = (a: TypedArray, k: number) => {
-    const view = a instanceof Float32Array ? Float32Array : Float64Array;
-    return new view(buffer, places[k]!, Math.max(0, kernel.end[k]! - kernel.first[k]!));
-  };
+  const heap32 = wasmHeap(ex, top + 32);
+  if (heap32 === null) return false;
+  if (heap64.buffer !== heap32.buffer) heap64 = new Float64Array(heap32.buffer);
+  // Each range at its place, as whole views of memory indexed in elements (places are 16-byte aligned).
+  const heapOf = (a: TypedArray) => (a instanceof Float64Array ? heap64 : heap32);
   for (let k = 0; k < arrays.length; k++) {
     const a = arrays[k]!;
-    if (kernel.copyIn[k] && places[k]! >= 0) region(a, k).set(a.subarray(kernel.first[k]!, kernel.end[k]!));
+    if (!kernel.copyIn[k] || places[k]! < 0) continue;
+    const [first, end] = [kernel.first[k]!, kernel.end[k]!];
+    heapOf(a).set(
+      first === 0 && end === a.length ? a : a.subarray(first, end),
+      places[k]! / a.BYTES_PER_ELEMENT,
+    );
   }
   kernel.run(...pointers);
   for (let k = 0; k < arrays.length; k++) {
-    if (kernel.copyOut[k]) arrays[k]!.set(region(arrays[k]!, k), kernel.first[k]!);
+    if (!kernel.copyOut[k]) continue;
+    const a = arrays[k]!;
+    const at = places[k]! / a.BYTES_PER_ELEMENT;
+    a.set(heapOf(a).subarray(at, at + kernel.end[k]! - kernel.first[k]!), kernel.first[k]!);
   }
   return true;
 }
+
+/** A float64 view of the whole WebAssembly memory (renewed when the memory grows). */
+let heap64: Float64Array = new Float64Array(0);
 
 /** v128.const bytes with every bit set in lanes 0 … count − 1 and clear in the others. */
 function laneMask(count: number, lanes: Lanes): number[] {

@@ -411,7 +411,7 @@ export const lstmSection: Section = {
   timing: { warmupMs: 1500, warmupCalls: 1, samples: 9, minSamples: 2, maxMs: 1500 },
   reference: {
     label: 'PyTorch 1.13 (measured separately)',
-    values: { [TRAIN]: 16.5, [FORWARD]: 5.2, [GRU_TRAIN]: 21.9 },
+    values: { [TRAIN]: 26.9, [FORWARD]: 6.0, [GRU_TRAIN]: 14.4 },
   },
   notes: [
     "All systems start from the same weights (TensorLoom's seeded PyTorch-style init, copied into the tfjs " +
@@ -422,10 +422,11 @@ export const lstmSection: Section = {
       'step); jax-js gets the same folded weights, its b_hh frozen by a zero gradient.',
     'jax-js runs on one thread here (its wasm worker pool needs a global `Worker`, which Node 20 lacks); its ' +
       'first call traces and compiles the unrolled step (~1.7 s), inside the warm-up.',
-    'PyTorch 1.13 `nn.LSTM` + `nn.Linear`, OpenBLAS, 1 thread, measured on this machine outside this run ' +
-      '(issue 6): train step 16–17 ms (shown as 16.5), forward 5.2 ms. GRU train step: medians 16.8, 22.1 and ' +
-      '21.9 ms in three runs of `bench/scripts/pytorch_reference.py` (with OpenBLAS; shown as 21.9). On ' +
-      "this machine PyTorch's own step times are bimodal too (the same script's LSTM step: 19–52 ms).",
+    'PyTorch 1.13 `nn.LSTM` / `nn.GRU` + `nn.Linear`, OpenBLAS, 1 thread, measured on this machine outside ' +
+      'this run by two runs of `bench/scripts/pytorch_reference.py` (2026-12-04): LSTM train step medians 25.0 ' +
+      'and 28.8 ms (best 22.0; shown as their mean, 26.9), forward 5.8 and 6.2 ms (shown as 6.0), GRU train ' +
+      "step 13.1 and 15.8 ms (shown as 14.4). PyTorch's own step times swing between runs here too (the same " +
+      "script's LSTM step has measured 19–52 ms).",
     "tfjs's GRU resets h before the recurrent product (Keras `reset_after=False`; PyTorch resets after it), " +
       'so the GRU row starts both systems from the same weights (gates reordered) but does not compare their ' +
       'losses: each only checks that its own step lowers its loss.',

@@ -8,6 +8,7 @@ import {
   manualSeed,
   mul,
   randn,
+  realize,
   relu,
   reshape,
   sigmoid,
@@ -19,6 +20,7 @@ import {
 import type { KernelIr } from '../src/kernels/ir.ts';
 import { compileFused, runFused } from '../src/kernels/wasm/fused.ts';
 import { outputAddress } from '../src/kernels/wasm/module.ts';
+import { computeInto } from '../src/lazy.ts';
 
 /** ∂/∂x Σ g ⊙ op(x), once by plain backward (fused kernels) and once with createGraph (composed rules). */
 function runBackwardForTest(op: (x: Tensor) => Tensor, xs: number[], gs: number[]) {
@@ -141,6 +143,18 @@ describe('a product read by the next fused kernel where the product left it', ()
     expect(outputAddress(first.data)).toBe(-1);
     expect(outputAddress(second.data)).toBeGreaterThanOrEqual(0);
     expect(gates(first)).toEqual(fromKept);
+  });
+
+  it('forgets the kept copy of a result a fused kernel writes into', () => {
+    manualSeed(11);
+    const product = gemm(randn([16, 24]), randn([24, 32]));
+    const x = randn([16, 32]);
+    const t = tanh(mul(x, 2));
+    expect(computeInto(t, product.data)).toBe(true);
+    realize(t);
+    expect(outputAddress(product.data)).toBe(-1);
+    const expected = Array.from(tanh(mul(tensor(Array.from(x.data), { shape: [16, 32] }), 2)).data);
+    expect(Array.from(add(product, 0).data)).toEqual(expected);
   });
 
   it('does not read the kept copy of a result changed in place', () => {

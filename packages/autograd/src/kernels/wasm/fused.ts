@@ -17,7 +17,7 @@
 import type { TypedArray } from '../../dtype.ts';
 import { EXPM1_TAYLOR, LN2_HI, LN2_LO, LOG2E_F32, ROUNDING_F32, TANH_TAYLOR } from '../elementwise.ts';
 import { type IrValue, innermostValues, type KernelIr, storeLevel } from '../ir.ts';
-import { fusedScratchStart, outputAddress, wasmHeap, wasmKernels } from './module.ts';
+import { forgetOutput, fusedScratchStart, outputAddress, wasmHeap, wasmKernels } from './module.ts';
 
 /** A compiled kernel and what to copy in and out. */
 export interface WasmFused {
@@ -217,6 +217,7 @@ export function runFused(kernel: WasmFused, arrays: readonly TypedArray[]): bool
   for (let k = 0; k < arrays.length; k++) {
     if (!kernel.copyOut[k]) continue;
     const a = arrays[k]!;
+    forgetOutput(a); // written here: a product's copy of it is out of date
     const at = places[k]! / a.BYTES_PER_ELEMENT;
     a.set(heapOf(a).subarray(at, at + kernel.end[k]! - kernel.first[k]!), kernel.first[k]!);
   }

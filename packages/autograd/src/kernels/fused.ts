@@ -11,7 +11,7 @@ import { erfScalar, float32Code, POW2_F32, sigmoidScalar } from './elementwise.t
 import { innermostValues, type KernelIr, storeLevel } from './ir.ts';
 import { sumLanes } from './reduce.ts';
 import { compileFused, runFused, type WasmFused } from './wasm/fused.ts';
-import { isWasmEnabled } from './wasm/module.ts';
+import { forgetOutput, isWasmEnabled } from './wasm/module.ts';
 
 /**
  * The scalar semantics of every fusible op, as JavaScript expressions over operands `$0`, `$1`, `$2` (and
@@ -121,6 +121,7 @@ export function runKernel(ir: KernelIr, arrays: readonly TypedArray[]): void {
     if (kernel.wasm === undefined) kernel.wasm = compileFused(ir);
     if (kernel.wasm && runFused(kernel.wasm, arrays)) return;
   }
+  for (const s of ir.stores) forgetOutput(arrays[s.array]!); // written here: a product's copy is out of date
   kernel.js(arrays, FUNCTIONS);
 }
 

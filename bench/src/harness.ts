@@ -189,9 +189,9 @@ async function timeCalls(
 }
 
 /**
- * Times one prepared runner: collect garbage, warm up, pick how many calls make a sample last `sampleMs`, then take samples
- * until `samples` are in or the `maxMs` budget is spent (keeping at least `minSamples`). Budgets are in wall
- * time; samples are read on `clock`.
+ * Times one prepared runner: collect garbage, warm up, pick how many calls make a sample last `sampleMs`,
+ * then take samples until `samples` are in or the `maxMs` budget is spent (keeping at least `minSamples`).
+ * Budgets are in wall time; samples are read on `clock`.
  */
 export async function measure(runner: Runner, timing: TimingOptions, clock = now): Promise<number[]> {
   // The garbage of what ran before is collected first, so that the warm-up, not the samples, pays for the

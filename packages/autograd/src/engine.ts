@@ -218,7 +218,8 @@ export function runBackward(
           // this tensor holds alone, unless a hook replaced it, already is; a sum with an earlier .grad is
           // new). The copy is made once every gradient is computed, so that a pending g is computed with
           // the others.
-          const [previous, added] = [t.grad, g];
+          const previous = t.grad;
+          const added = g;
           if (previous) t.grad = createGraph ? previous.add(added) : noGrad(() => previous.add(added));
           else {
             t.grad = g;

@@ -40,7 +40,7 @@ import { allocate, type DType, dtypeOf, type TypedArray } from './dtype.ts';
 import { runKernel } from './kernels/fused.ts';
 import type { IrStore, IrValue } from './kernels/ir.ts';
 import { copyInto } from './kernels/strided.ts';
-import { fmt, type Shape, shapesEqual, stridesOf } from './shape.ts';
+import { fmt, type Shape, shapesEqual, sizeOf, stridesOf } from './shape.ts';
 import type { Tensor } from './tensor.ts';
 
 /** What a pending tensor will compute. */
@@ -307,7 +307,8 @@ export function realizeInto(requests: ReadonlyArray<{ tensor: Tensor; into: Dest
   }
   // Larger loops first: a smaller one often reads what a larger one sums (a gain's gradient, a view of the
   // sum over the batch that the input gradient's kernel computes), which is then computed already.
-  const ordered = [...groups.values()].sort((a, b) => loopSize(b[0]!.tensor) - loopSize(a[0]!.tensor));
+  const size = (group: Array<{ tensor: Tensor }>) => sizeOf(loopOf(group[0]!.tensor));
+  const ordered = [...groups.values()].sort((a, b) => size(b) - size(a));
   for (const group of ordered) runGroup(group);
   for (const { tensor, data } of placed) if (tensor.pending) tensor.setStorage(data);
 }
@@ -351,12 +352,6 @@ interface Ref {
 function loopOf(t: Tensor): Shape {
   const p = t.pending;
   return p?.op === 'sum' || p?.op === 'sumOver' ? p.args[0]!.shape : t.shape;
-}
-
-function loopSize(t: Tensor): number {
-  let n = 1;
-  for (const d of loopOf(t)) n *= d;
-  return n;
 }
 
 /** Pending tensors of one key are computed by one kernel: their dtype and loop. */
@@ -403,7 +398,7 @@ function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | 
     if (tensor.pending?.op === 'sumOver') {
       // Its argument's value at every loop index, added into the element the other dims name.
       const x = tensor.pending.args[0]!;
-      if (x.pending) b.readsInDag.set(x.pending, (b.readsInDag.get(x.pending) ?? 0) + 1);
+      b.countRead(x);
       const ref = b.walk(x, identity, zeros);
       asked.add(tensor);
       fresh.push({ tensor, parts: [{ ref, dims, offs, accumulate: true }] });
@@ -531,7 +526,7 @@ function cheapToRecompute(
     }
     if (p.op === 'sum') {
       if (!sums.has(u)) return false;
-      if (!stored.has(u)) needed.push(u);
+      needed.push(u);
       return true;
     }
     if (!CHEAP.has(p.op) || ++ops > MAX_RECOMPUTE) return false;
@@ -622,10 +617,7 @@ class KernelBuilder {
     if (!this.visited.has(p)) {
       this.visited.add(p);
       checkArgVersions(p);
-      for (let i = 0; i < p.args.length; i++) {
-        const a = p.args[i]!.pending;
-        if (a) this.readsInDag.set(a, (this.readsInDag.get(a) ?? 0) + 1);
-      }
+      for (let i = 0; i < p.args.length; i++) this.countRead(p.args[i]!);
     }
     let ref: Ref;
     if (p.op === 'sum') {
@@ -676,6 +668,12 @@ class KernelBuilder {
       else this.viewed.set(t, [{ ref, dims, offs }]);
     }
     return ref;
+  }
+
+  /** Counts a read of `t` from inside the DAG (see `readsInDag`). */
+  countRead(t: Tensor): void {
+    const p = t.pending;
+    if (p) this.readsInDag.set(p, (this.readsInDag.get(p) ?? 0) + 1);
   }
 
   /** Whether reading t through (dims, offs) visits each of its elements: no offsets, each dim a whole loop. */
@@ -798,7 +796,6 @@ function broadcastMap(
 
 /** A pending op reads its arguments when realized: refuses if one changed in place since it was recorded. */
 function checkArgVersions(p: Pending): void {
-  if (argVersionsMatch(p)) return;
   for (let i = 0; i < p.args.length; i++) {
     const a = p.args[i]!;
     if (a.version !== p.versions[i]) {

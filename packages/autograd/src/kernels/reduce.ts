@@ -73,11 +73,11 @@ export function sumLanes(f32: boolean): number {
 }
 
 /**
- * The sum over a tensor's last dim: out[o] = Σ_k x[o, k] for a row-major float x [outer, n]; element k goes
- * into partial sum k mod L (L =
- * `sumLanes`), each partial sum adds in index order from +0, and the result is (p0 + p1) + (p2 + p3) in
- * float32, p0 + p1 in float64, each addition rounded to the dtype. Independent partial sums run in parallel
- * (a sum in one chain waits for each addition), and sum long rows more accurately than one chain.
+ * The sum over a tensor's last dim: out[o] = Σ_k x[o, k] for a row-major float x [outer, n]. Element k goes
+ * into partial sum k mod L (L = `sumLanes`), each partial sum adds in index order from +0, and the result is
+ * (p0 + p1) + (p2 + p3) in float32, p0 + p1 in float64, each addition rounded to the dtype. Independent
+ * partial sums run in parallel (a sum in one chain waits for each addition), and sum long rows more
+ * accurately than one chain.
  */
 export function rowSums(x: TypedArray, outer: number, n: number, out: TypedArray): void {
   const f32 = x instanceof Float32Array;
@@ -85,7 +85,10 @@ export function rowSums(x: TypedArray, outer: number, n: number, out: TypedArray
   const full = n - (n % sumLanes(f32));
   for (let o = 0; o < outer; o++) {
     const base = o * n;
-    let [p0, p1, p2, p3] = [0, 0, 0, 0];
+    let p0 = 0;
+    let p1 = 0;
+    let p2 = 0;
+    let p3 = 0;
     if (f32) {
       for (let k = 0; k < full; k += 4) {
         p0 = r(p0 + x[base + k]!);

@@ -470,7 +470,8 @@ function stackedRows(x: Tensor): {
       if (computeInto(g, view)) views[i] = view;
     },
     take: (grads) => {
-      const [data, asked] = [buffer, views];
+      const data = buffer;
+      const asked = views;
       buffer = null;
       views = [];
       if (!data || isGradEnabled()) return null;

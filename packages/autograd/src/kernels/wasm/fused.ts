@@ -207,7 +207,8 @@ export function runFused(kernel: WasmFused, arrays: readonly TypedArray[]): bool
   for (let k = 0; k < arrays.length; k++) {
     const a = arrays[k]!;
     if (!kernel.copyIn[k] || places[k]! < 0) continue;
-    const [first, end] = [kernel.first[k]!, kernel.end[k]!];
+    const first = kernel.first[k]!;
+    const end = kernel.end[k]!;
     heapOf(a).set(
       first === 0 && end === a.length ? a : a.subarray(first, end),
       places[k]! / a.BYTES_PER_ELEMENT,

@@ -11,14 +11,15 @@ import {
   realize,
   relu,
   reshape,
+  setWasmEnabled,
   sigmoid,
   sum,
   type Tensor,
   tanh,
   tensor,
 } from '../src/index.ts';
-import { setWasmMinElements, WASM_MIN_ELEMENTS } from '../src/kernels/fused.ts';
-import type { KernelIr } from '../src/kernels/ir.ts';
+import { runKernel, setWasmMinElements, WASM_MIN_ELEMENTS } from '../src/kernels/fused.ts';
+import { type KernelIr, planInnerPasses } from '../src/kernels/ir.ts';
 import { compileFused, runFused } from '../src/kernels/wasm/fused.ts';
 import { outputAddress } from '../src/kernels/wasm/module.ts';
 import { computeInto } from '../src/lazy.ts';
@@ -125,6 +126,74 @@ describe('WebAssembly kernels copy in what they read or keep', () => {
     expect(Array.from(y)).toEqual(
       Array.from({ length: 64 }, (_, k) => (k % 16 < 8 ? -7 : ((k >> 4) << 3) + (k % 8) + 1)),
     );
+  });
+});
+
+describe('passes over a row share what they compute', () => {
+  /** y = (s − mean s) / mean((s − mean s)²) per row of s = σ(x), x [rows, n]: three passes over each row. */
+  function normalizedSigmoid(rows: number, n: number): KernelIr {
+    return {
+      loop: [rows, n],
+      f32: true,
+      values: [
+        { kind: 'load', array: 0, base: 0, coefs: [n, 1], level: 1 },
+        { kind: 'op', op: 'sigmoid', args: [0], params: [], level: 1 },
+        { kind: 'op', op: 'sum', args: [1], params: [], level: 0 },
+        { kind: 'load', array: 2, base: 0, coefs: [0, 0], level: -1 },
+        { kind: 'op', op: 'div', args: [2, 3], params: [], level: 0 },
+        { kind: 'op', op: 'sub', args: [1, 4], params: [], level: 1 },
+        { kind: 'op', op: 'mul', args: [5, 5], params: [], level: 1 },
+        { kind: 'op', op: 'sum', args: [6], params: [], level: 0 },
+        { kind: 'op', op: 'div', args: [7, 3], params: [], level: 0 },
+        { kind: 'op', op: 'div', args: [5, 8], params: [], level: 1 },
+      ],
+      stores: [{ array: 1, base: 0, coefs: [n, 1], value: 9, accumulate: false }],
+      arrayCount: 3,
+      fresh: [false, true, false],
+    };
+  }
+
+  it('computes σ once per element and passes it and s − mean on in the row cache', () => {
+    const plan = planInnerPasses(normalizedSigmoid(3, 10));
+    expect(plan.length).toBe(12);
+    expect(Object.fromEntries(plan.passes)).toEqual({
+      2: { compute: [0, 1], keep: [1], reuse: [] },
+      7: { compute: [5, 6], keep: [5], reuse: [1] },
+      [-1]: { compute: [9], keep: [], reuse: [5] },
+    });
+    expect([...plan.slots]).toEqual([
+      [1, 0],
+      [5, 1],
+    ]);
+  });
+
+  it('computes again what a row cache too large would hold', () => {
+    const plan = planInnerPasses(normalizedSigmoid(1, 1 << 16));
+    expect(plan.slots.size).toBe(0);
+    expect(plan.passes.get(7)).toEqual({ compute: [0, 1, 5, 6], keep: [], reuse: [] });
+  });
+
+  it('gives the same values in WebAssembly (a partial last vector included) and JavaScript', () => {
+    const ir = normalizedSigmoid(3, 10);
+    const x = Float32Array.from({ length: 30 }, (_, i) => Math.sin(i) * 3);
+    const n = Float32Array.of(10);
+    const wasm = new Float32Array(30);
+    expect(runFused(compileFused(ir)!, [x, wasm, n])).toBe(true);
+    const js = new Float32Array(30);
+    const wasWasm = setWasmEnabled(false);
+    try {
+      runKernel(ir, [x, js, n]);
+    } finally {
+      setWasmEnabled(wasWasm);
+    }
+    expect(Array.from(js)).toEqual(Array.from(wasm));
+    const expected = Array.from({ length: 3 }, (_, r) => {
+      const s = Array.from(x.subarray(10 * r, 10 * r + 10), (v) => 1 / (1 + Math.exp(-v)));
+      const mean = s.reduce((a, b) => a + b) / 10;
+      const variance = s.reduce((a, b) => a + (b - mean) ** 2, 0) / 10;
+      return s.map((v) => (v - mean) / variance);
+    }).flat();
+    for (let k = 0; k < 30; k++) expect(wasm[k]).toBeCloseTo(expected[k]!, 3);
   });
 });
 

@@ -8,7 +8,7 @@
  */
 import type { TypedArray } from '../dtype.ts';
 import { erfScalar, float32Code, POW2_F32, sigmoidScalar } from './elementwise.ts';
-import { innermostValues, type KernelIr, storeLevel } from './ir.ts';
+import { type InnerPass, type KernelIr, planInnerPasses, storeLevel } from './ir.ts';
 import { sumLanes } from './reduce.ts';
 import { compileFused, runFused, type WasmFused } from './wasm/fused.ts';
 import { forgetOutput, isWasmEnabled } from './wasm/module.ts';
@@ -59,8 +59,17 @@ const TEMPLATE_PARTS: Readonly<Record<string, ReadonlyArray<string | number>>> =
   ]),
 );
 
-/** Functions (and the table `P` of float32 σ and tanh) the generated kernels use. */
-const FUNCTIONS = { sigmoid: sigmoidScalar, erf: erfScalar, P: POW2_F32 };
+/** The row cache of the JavaScript kernels (see `InnerPlan`): one for all, as kernels run one at a time. */
+let rowCache = new Float64Array(0);
+
+/** The row cache, with room for at least `size` elements. */
+function rows(size: number): Float64Array {
+  if (rowCache.length < size) rowCache = new Float64Array(size);
+  return rowCache;
+}
+
+/** Functions (and the table `P` of float32 σ and tanh, and the row cache) the generated kernels use. */
+const FUNCTIONS = { sigmoid: sigmoidScalar, erf: erfScalar, P: POW2_F32, rows };
 
 /** A kernel: its JavaScript form, and its WebAssembly form where it has one. */
 interface Kernel {
@@ -238,12 +247,21 @@ function opCode(op: string, args: readonly number[], params: readonly number[]):
  * The kernel's JavaScript source: arrays `o0…`, values `v0…` at their loop levels, stores at theirs (see
  * `storeLevel`). A sum (over the innermost loop, at an outer level) runs its own innermost loop where it
  * stands, computing there the innermost values its operand needs; the stores' innermost loop computes those
- * the stores need.
+ * the stores need. Values one of these loops computed and a later one needs are passed on in the row
+ * cache `R` (see `planInnerPasses`).
  */
 function jsSource(ir: KernelIr): string {
   const rank = ir.loop.length;
   const inner = rank - 1;
   const round = (expr: string) => (ir.f32 ? `Math.fround(${expr})` : expr);
+  const plan = planInnerPasses(ir);
+  const cached = (i: number) => `R[${plan.slots.get(i)! * plan.length} + i${inner}]`;
+  /** One element of a pass: values read back from the row cache, values computed, values kept there. */
+  const passCode = ({ compute, keep, reuse }: InnerPass): string[] => [
+    ...reuse.map((i) => `const v${i} = ${cached(i)};`),
+    ...compute.map(valueCode),
+    ...keep.map((i) => `${cached(i)} = v${i};`),
+  ];
   const valueCode = (i: number): string => {
     const v = ir.values[i]!;
     if (v.kind === 'load') return `const v${i} = o${v.array}[${indexCode(v.base, v.coefs)}];`;
@@ -253,9 +271,10 @@ function jsSource(ir: KernelIr): string {
       const lanes = sumLanes(ir.f32);
       const n = ir.loop[inner]!;
       const partials = Array.from({ length: lanes }, (_, j) => `s${i}_${j}`);
+      const pass = plan.passes.get(i)!;
       const add = (j: number) => [
         '{',
-        ...innermostValues(ir, [operand]).map(valueCode),
+        ...passCode(pass),
         `${partials[j]} = ${round(`${partials[j]} + v${operand}`)};`,
         `}`,
         `i${inner}++;`,
@@ -280,6 +299,7 @@ function jsSource(ir: KernelIr): string {
     return `${inline ? `${inline.lines}\n` : ''}const v${i} = ${round(expr)};`;
   };
   const lines = ['const P = F.P;'];
+  if (plan.slots.size > 0) lines.push(`const R = F.rows(${plan.slots.size * plan.length});`);
   for (let k = 0; k < ir.arrayCount; k++) lines.push(`const o${k} = A[${k}];`);
   const storeCode = (level: number) =>
     ir.stores
@@ -300,8 +320,7 @@ function jsSource(ir: KernelIr): string {
     if (d < inner) outerAt(d);
   }
   if (rank > 0) {
-    const stored = ir.stores.filter((s) => storeLevel(ir, s) === inner).map((s) => s.value);
-    lines.push(...innermostValues(ir, stored).map(valueCode), ...storeCode(inner));
+    lines.push(...passCode(plan.passes.get(-1)!), ...storeCode(inner));
   }
   lines.push('}'.repeat(rank));
   return lines.join('\n');

@@ -38,21 +38,78 @@ export interface KernelIr {
 }
 
 /**
- * The innermost-level values that `roots` depend on (themselves included), in order: what a loop over the
- * innermost dim must compute for them (values at outer levels, sums included, are computed already).
+ * One pass over the innermost loop: the values it computes, in order; those of them it writes to the row
+ * cache (`keep`, each at its slot); and the values it reads back from there (`reuse`), computed by an earlier
+ * pass.
  */
-export function innermostValues(ir: KernelIr, roots: readonly number[]): number[] {
+export interface InnerPass {
+  compute: readonly number[];
+  keep: readonly number[];
+  reuse: readonly number[];
+}
+
+/**
+ * How a kernel's passes over the innermost loop share their work. With sums over the innermost loop, each
+ * row is run over several times: once per sum (the sum's operand), then once for the stores. A value that
+ * a later pass needs again is written by the pass that computes it into a row cache (`slots` of `length`
+ * elements each) and read back there, not computed again: a layer norm of an LSTM's cell state, say, would
+ * otherwise evaluate the gates' σ and tanh three times over. Loads are read again rather than cached.
+ */
+export interface InnerPlan {
+  /** Each pass by its key: a sum's value index, or −1 for the stores' pass. */
+  passes: ReadonlyMap<number, InnerPass>;
+  /** Row-cache slot of each value kept. */
+  slots: ReadonlyMap<number, number>;
+  /** Elements per slot: the innermost length rounded up to whole vectors (4 lanes). */
+  length: number;
+}
+
+/** The row cache holds at most this many bytes (in float64); past it, passes compute their values again. */
+const MAX_ROW_CACHE_BYTES = 1 << 18;
+
+export function planInnerPasses(ir: KernelIr): InnerPlan {
   const inner = ir.loop.length - 1;
-  const seen = new Set<number>();
-  const stack = [...roots];
-  while (stack.length > 0) {
-    const i = stack.pop()!;
-    const v = ir.values[i]!;
-    if (seen.has(i) || v.level !== inner) continue;
-    seen.add(i);
-    if (v.kind === 'op') stack.push(...v.args);
-  }
-  return [...seen].sort((a, b) => a - b);
+  const length = inner < 0 ? 0 : Math.ceil(ir.loop[inner]! / 4) * 4;
+  // The passes in the order the code runs them: sums by level (outer first), then by position; stores last.
+  const sums = ir.values
+    .map((v, i) => ({ v, i }))
+    .filter(({ v }) => v.kind === 'op' && v.op === 'sum')
+    .sort((a, b) => a.v.level - b.v.level || a.i - b.i)
+    .map(({ v, i }) => ({ key: i, roots: (v as { args: readonly number[] }).args }));
+  const stored = ir.stores.filter((s) => storeLevel(ir, s) === inner).map((s) => s.value);
+  const order = [...sums, { key: -1, roots: stored }];
+  const plan = (share: boolean): InnerPlan => {
+    const computedIn = new Map<number, number>();
+    const slots = new Map<number, number>();
+    const passes = new Map<number, { compute: number[]; keep: number[]; reuse: number[] }>();
+    for (const { key, roots } of order) {
+      const compute = new Set<number>();
+      const reuse = new Set<number>();
+      const stack = [...roots];
+      while (stack.length > 0) {
+        const i = stack.pop()!;
+        const v = ir.values[i]!;
+        if (v.level !== inner || compute.has(i) || reuse.has(i)) continue;
+        if (share && v.kind === 'op' && computedIn.has(i)) {
+          reuse.add(i);
+          if (!slots.has(i)) {
+            slots.set(i, slots.size);
+            passes.get(computedIn.get(i)!)!.keep.push(i);
+          }
+          continue;
+        }
+        compute.add(i);
+        if (v.kind === 'op') stack.push(...v.args);
+      }
+      for (const i of compute) computedIn.set(i, key);
+      const sorted = (xs: Set<number>) => [...xs].sort((a, b) => a - b);
+      passes.set(key, { compute: sorted(compute), keep: [], reuse: sorted(reuse) });
+    }
+    for (const pass of passes.values()) pass.keep.sort((a, b) => a - b);
+    return { passes, slots, length };
+  };
+  const shared = plan(true);
+  return shared.slots.size * length * 8 <= MAX_ROW_CACHE_BYTES ? shared : plan(false);
 }
 
 /**

@@ -16,7 +16,7 @@
  */
 import type { TypedArray } from '../../dtype.ts';
 import { EXPM1_TAYLOR, LN2_HI, LN2_LO, LOG2E_F32, ROUNDING_F32, TANH_TAYLOR } from '../elementwise.ts';
-import { type IrValue, innermostValues, type KernelIr, storeLevel } from '../ir.ts';
+import { type InnerPlan, type IrValue, type KernelIr, planInnerPasses, storeLevel } from '../ir.ts';
 import { forgetOutput, fusedScratchStart, outputAddress, wasmHeap, wasmKernels } from './module.ts';
 
 /** A compiled kernel and what to copy in and out. */
@@ -29,6 +29,8 @@ export interface WasmFused {
   /** The element range [first, end) of each array the kernel touches: only that much is copied. */
   first: readonly number[];
   end: readonly number[];
+  /** Bytes of row cache the kernel needs (see `InnerPlan`), passed after the arrays' addresses. */
+  rowCacheBytes: number;
 }
 
 /** The opcodes (after the 0xfd prefix) of one lane type. */
@@ -144,12 +146,21 @@ export function compileFused(ir: KernelIr): WasmFused | null {
     if (copyIn[s.array] || ir.fresh[s.array]) continue;
     copyIn[s.array] = s.accumulate || !covered(ir, s.array, first[s.array]!, end[s.array]!);
   }
+  const plan = planInnerPasses(ir);
+  const rowCacheBytes = plan.slots.size * plan.length * (ir.f32 ? 4 : 8);
   try {
-    const bytes = emitModule(ir);
+    const bytes = emitModule(ir, plan);
     const module = new WebAssembly.Module(bytes);
     const instance = new WebAssembly.Instance(module, { m: { m: ex.memory as WebAssembly.Memory } });
     compiled++;
-    return { run: instance.exports.run as (...p: number[]) => void, copyIn, copyOut, first, end };
+    return {
+      run: instance.exports.run as (...p: number[]) => void,
+      copyIn,
+      copyOut,
+      first,
+      end,
+      rowCacheBytes,
+    };
   } catch {
     return null; // too large to compile synchronously here (a browser's main thread), say
   }
@@ -199,7 +210,8 @@ export function runFused(kernel: WasmFused, arrays: readonly TypedArray[]): bool
     top += Math.max(0, kernel.end[k]! - kernel.first[k]!) * size;
     top = (top + 32 + 15) & ~15; // a vector read past a range's end stays in memory
   }
-  const heap32 = wasmHeap(ex, top + 32);
+  pointers.push(top); // the row cache
+  const heap32 = wasmHeap(ex, top + kernel.rowCacheBytes + 32);
   if (heap32 === null) return false;
   if (heap64.buffer !== heap32.buffer) heap64 = new Float64Array(heap32.buffer);
   // Each range at its place, as whole views of memory indexed in elements (places are 16-byte aligned).
@@ -303,24 +315,25 @@ const V128 = 0x7b;
 const I32 = 0x7f;
 
 /**
- * The module: `run(p_0, …, p_n)` over the loop [outer?, inner], the inner elements a vector at a time, then
- * the last inner length mod lanes of them as one vector of which only those lanes are stored. Locals: the
- * parameters, i0, i1, one row address per load and store, one v128 per value, and scratch.
+ * The module: `run(p_0, …, p_n−1, rows)` over the loop [outer?, inner], the inner elements a vector at a
+ * time, then the last inner length mod lanes of them as one vector of which only those lanes are stored;
+ * `rows` is the row cache (`plan`). Locals: the parameters, i0, i1, one row address per load and store, one
+ * v128 per value, and scratch.
  */
-function emitModule(ir: KernelIr): Uint8Array<ArrayBuffer> {
+function emitModule(ir: KernelIr, plan: InnerPlan): Uint8Array<ArrayBuffer> {
   const rank = ir.loop.length;
   const inner = rank - 1;
   const n = ir.arrayCount;
   const lanes = ir.f32 ? F32X4 : F64X2;
   const size = lanes.size;
-  const [I0, I1] = [n, n + 1];
+  const [ROWS, I0, I1] = [n, n + 1, n + 2];
   const rowOfLoad = new Map<number, number>();
-  let next = n + 2;
+  let next = n + 3;
   ir.values.forEach((v, i) => {
     if (v.kind === 'load') rowOfLoad.set(i, next++);
   });
   const rowOfStore = ir.stores.map(() => next++);
-  const i32Locals = next - n;
+  const i32Locals = next - n - 1;
   const valueLocal = (i: number) => next + i;
   const scratch = next + ir.values.length; // 8 v128 scratch locals
   const partials = scratch + 8; // the partial sums of emitSum
@@ -340,6 +353,11 @@ function emitModule(ir: KernelIr): Uint8Array<ArrayBuffer> {
   };
   /** Pushes the address of element i1 of a row. */
   const address = (row: number) => c.get(row).get(I1).i32(size).op(0x6c, 0x6a);
+  /** Pushes the address of element i1 of value i's row-cache slot. */
+  const cached = (i: number) =>
+    address(ROWS)
+      .i32(plan.slots.get(i)! * plan.length * size)
+      .op(0x6a);
   const loadValue = (i: number, v: Extract<IrValue, { kind: 'load' }>) => {
     const row = rowOfLoad.get(i)!;
     if (v.coefs[inner] === 0) {
@@ -459,7 +477,7 @@ function emitModule(ir: KernelIr): Uint8Array<ArrayBuffer> {
    */
   const emitSum = (i: number, operand: number) => {
     c.splat(0).set(partials);
-    innerLoop([operand], (count) => {
+    innerLoop(i, (count) => {
       c.get(partials).get(valueLocal(operand));
       if (count < lanes.count) c.simd(0x0c, ...laneMask(count, lanes)).simd(0x4e); // v128.and
       c.binary('add').set(partials);
@@ -513,12 +531,17 @@ function emitModule(ir: KernelIr): Uint8Array<ArrayBuffer> {
    * A loop over the innermost dim, a vector at a time, computing the values `roots` need, then `each` of the
    * vector's lanes (all, or the last few at the end).
    */
-  const innerLoop = (roots: readonly number[], each: (count: number) => void) => {
-    const values = innermostValues(ir, roots);
+  const innerLoop = (pass: number, each: (count: number) => void) => {
+    const { compute, keep, reuse } = plan.passes.get(pass)!;
+    const values = () => {
+      for (const i of reuse) cached(i).simd(0x00, 4, 0).set(valueLocal(i)); // v128.load
+      for (const i of compute) emitValue(i);
+      for (const i of keep) cached(i).get(valueLocal(i)).simd(0x0b, 4, 0); // v128.store
+    };
     c.i32(0).set(I1);
     if (innerLength >= lanes.count) {
       c.op(0x02, 0x40, 0x03, 0x40); // block loop
-      for (const i of values) emitValue(i);
+      values();
       each(lanes.count);
       c.get(I1).i32(lanes.count).op(0x6a).set(I1);
       c.get(I1)
@@ -527,15 +550,11 @@ function emitModule(ir: KernelIr): Uint8Array<ArrayBuffer> {
       c.op(0x0b, 0x0b); // end loop, end block
     }
     if (innerLength % lanes.count !== 0) {
-      for (const i of values) emitValue(i);
+      values();
       each(innerLength % lanes.count);
     }
   };
-  const storeLoop = () =>
-    innerLoop(
-      ir.stores.filter((s) => storeLevel(ir, s) === inner).map((s) => s.value),
-      (count) => emitStores(count === lanes.count ? 0 : count),
-    );
+  const storeLoop = () => innerLoop(-1, (count) => emitStores(count === lanes.count ? 0 : count));
   // Every row address at i0 = 0, the constants (level −1), then the loops.
   c.i32(0).set(I0);
   setRows(false);
@@ -555,7 +574,7 @@ function emitModule(ir: KernelIr): Uint8Array<ArrayBuffer> {
   const locals = [2, ...uleb(i32Locals), I32, ...uleb(v128Locals), V128];
   const body = [...locals, ...c.bytes];
   const func = [...uleb(body.length), ...body];
-  const type = [1, 0x60, ...uleb(n), ...new Array<number>(n).fill(I32), 0];
+  const type = [1, 0x60, ...uleb(n + 1), ...new Array<number>(n + 1).fill(I32), 0];
   const imports = [1, 1, 0x6d, 1, 0x6d, 0x02, 0x00, 1]; // "m"."m": memory, min 1 page
   const exportsSection = [1, 3, 0x72, 0x75, 0x6e, 0x00, 0]; // "run": func 0
   return new Uint8Array([

@@ -32,8 +32,11 @@ export class Node {
     readonly op: string,
     /** The tensors the op read (released after backward unless the graph is retained). */
     public inputs: readonly Tensor[],
-    /** Maps the outputs' gradients to the inputs' gradients; null once released. */
-    public vjp: MultiVjp | null,
+    /**
+     * Maps the outputs' gradients to the inputs' gradients: a `Vjp` of the one output's gradient for an op
+     * with one output, else a `MultiVjp`; null once released.
+     */
+    public vjp: Vjp | MultiVjp | null,
     /** How many outputs the op has (`split` has several). */
     readonly outputCount = 1,
     /** The inputs' versions when the op read them (see `Tensor.version`), checked before the VJP runs. */
@@ -41,6 +44,11 @@ export class Node {
     /** Shown each output's first gradient as it arrives (see `recordMulti`). */
     readonly offer: GradOffer | null = null,
   ) {}
+
+  /** The inputs' gradients from the outputs' (`vjp` not released). */
+  runVjp(grads: ReadonlyArray<Tensor | null>): ReadonlyArray<Tensor | null | undefined> {
+    return this.outputCount === 1 ? (this.vjp as Vjp)(grads[0]!) : (this.vjp as MultiVjp)(grads);
+  }
 }
 
 /**
@@ -81,7 +89,13 @@ export function enableGrad<T>(fn: () => T): T {
  * This is the single place where the graph grows: primitives and user-defined ops both come through here.
  */
 export function record(op: string, inputs: readonly Tensor[], out: Tensor, vjp: Vjp): Tensor {
-  recordMulti(op, inputs, [out], (grads) => vjp(grads[0]!));
+  if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return out;
+  // A pending result read these inputs just now: the node shares its versions (the same numbers).
+  const p = out.pending;
+  const versions = p?.args === inputs ? p.versions : undefined;
+  out.requiresGrad = true;
+  out.gradFn = new Node(op, inputs, vjp, 1, versions);
+  out.outputIndex = 0;
   return out;
 }
 
@@ -97,7 +111,14 @@ export function recordMulti(
   offer: GradOffer | null = null,
 ): void {
   if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return;
-  const node = new Node(op, inputs, vjp, outs.length, undefined, offer);
+  const node = new Node(
+    op,
+    inputs,
+    outs.length === 1 ? (g: Tensor) => vjp([g]) : vjp,
+    outs.length,
+    undefined,
+    offer,
+  );
   outs.forEach((out, i) => {
     out.requiresGrad = true;
     out.gradFn = node;
@@ -250,7 +271,7 @@ export function runBackward(
           );
         }
         checkVersions(node);
-        const inputGrads = node.vjp(grads);
+        const inputGrads = node.runVjp(grads);
         node.inputs.forEach((input, i) => {
           const gi = inputGrads[i];
           if (gi && input.requiresGrad) accumulate(input, checkGrad(node.op, input, gi));

@@ -23,7 +23,8 @@ const INT32_KERNELS: Readonly<Record<string, k.BinaryKernel>> = { mul: k.imul };
 /** Ops whose result is not an integer: int32 operands are computed in float32 (PyTorch's true division). */
 const FLOAT_RESULT = new Set(['div']);
 
-function compute(op: string, a: TensorLike, b: TensorLike, kernel: k.BinaryKernel): [Tensor, Tensor, Tensor] {
+/** The operands, coerced to one dtype, and the result (pending while fusion is on, then over those operands). */
+function compute(op: string, a: TensorLike, b: TensorLike, kernel: k.BinaryKernel): [Tensor[], Tensor] {
   let [ta, tb] = coerce(op, a, b) as [Tensor, Tensor];
   if (ta.dtype === 'int32') {
     if (FLOAT_RESULT.has(op)) [ta, tb] = [floatOperand(ta), floatOperand(tb)];
@@ -40,7 +41,8 @@ function compute(op: string, a: TensorLike, b: TensorLike, kernel: k.BinaryKerne
       : ta.ndim === 0
         ? tb.shape
         : broadcastShapes(op, ta.shape, tb.shape);
-  return [ta, tb, elementwise(op, [ta, tb], shape, () => eager(ta, tb, shape, kernel))];
+  const args = [ta, tb];
+  return [args, elementwise(op, args, shape, () => eager(ta, tb, shape, kernel))];
 }
 
 /** The unfused kernel: operands read at the output's shape. */
@@ -76,11 +78,12 @@ function binary(
   rule: Rule,
   reads: ReadonlyArray<'a' | 'b' | 'y'> = [],
 ): Tensor {
-  const [ta, tb, y] = compute(op, a, b, kernel);
+  const [args, y] = compute(op, a, b, kernel);
+  const [ta, tb] = args as [Tensor, Tensor];
   if (reads.length > 0 && isGradEnabled() && (ta.requiresGrad || tb.requiresGrad)) {
     for (const r of reads) markSaved(r === 'a' ? ta : r === 'b' ? tb : y);
   }
-  return record(op, [ta, tb], y, (g) => {
+  return record(op, args, y, (g) => {
     const [ga, gb] = rule(g, ta, tb, y);
     return [
       ga && ta.requiresGrad ? sumTo(ga, ta.shape) : null,
@@ -94,7 +97,7 @@ function binary(
  * give int32); not differentiable.
  */
 function comparison(op: string, a: TensorLike, b: TensorLike, kernel: k.BinaryKernel): Tensor {
-  return compute(op, a, b, kernel)[2];
+  return compute(op, a, b, kernel)[1];
 }
 
 /** a + b.  ∂/∂a = 1, ∂/∂b = 1 */

@@ -27,12 +27,13 @@ function unary(
 ): Tensor {
   checkTensor(op, input);
   const x = INTEGER_CLOSED.has(op) ? input : floatOperand(input);
-  const y = elementwise(op, [x], x.shape, () => {
+  const args = [x];
+  const y = elementwise(op, args, x.shape, () => {
     const out = empty(x.shape, x.dtype);
     kernel(x.data, out.data);
     return out;
   });
-  const out = record(op, [x], y, (g) => [vjp(g, x, y)]);
+  const out = record(op, args, y, (g) => [vjp(g, x, y)]);
   if (reads && out.requiresGrad) markSaved(reads === 'x' ? x : y);
   return out;
 }

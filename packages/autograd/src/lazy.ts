@@ -69,6 +69,9 @@ export interface Pending {
   readonly versions: readonly number[];
 }
 
+/** The params of an op that has none (shared: pending nodes never change their params). */
+export const NO_PARAMS: readonly number[] = Object.freeze([]);
+
 /** Longer chains are cut by realizing their arguments first, to bound kernel size and recursion. */
 const MAX_DEPTH = 64;
 
@@ -121,7 +124,7 @@ export function isFused(t: Tensor): boolean {
 export function pendingNode(
   op: string,
   args: readonly Tensor[],
-  params: readonly number[] = [],
+  params: readonly number[] = NO_PARAMS,
   eager?: () => Tensor,
 ): Pending {
   let depth = deepest(args);
@@ -173,7 +176,7 @@ export function deferredNode(
     id: nextId++,
     op: 'deferred',
     args,
-    params: [],
+    params: NO_PARAMS,
     depth: 0,
     uses: 0,
     saved: false,
@@ -705,7 +708,7 @@ class KernelBuilder {
     leadDims.forEach((d, j) => {
       if (x.shape[j] !== 1 && d > level) level = d;
     });
-    return this.add({ kind: 'op', op: 'sum', args: [operand.index], params: [], level });
+    return this.add({ kind: 'op', op: 'sum', args: [operand.index], params: NO_PARAMS, level });
   }
 
   /**

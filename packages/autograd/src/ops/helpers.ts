@@ -1,7 +1,7 @@
 /** Small pieces every op family uses: coercing numbers, checking dtypes, allocating results. */
 import { allocate, type DType, promote, promoteScalar, type TypedArray, toInt32 } from '../dtype.ts';
 import { expand } from '../kernels/strided.ts';
-import { isFusionEnabled, pendingNode } from '../lazy.ts';
+import { isFusionEnabled, NO_PARAMS, pendingNode } from '../lazy.ts';
 import { fmt, type Shape, shapesEqual, sizeOf } from '../shape.ts';
 import { Tensor, type TensorLike } from '../tensor.ts';
 
@@ -114,7 +114,7 @@ export function elementwise(
   args: readonly Tensor[],
   shape: Shape,
   eager: () => Tensor,
-  params: readonly number[] = [],
+  params: readonly number[] = NO_PARAMS,
 ): Tensor {
   if (!isFusionEnabled() || args[args.length - 1]!.dtype === 'int32') return eager();
   return new Tensor(null, shape, pendingNode(op, args, params, eager), args[args.length - 1]!.dtype);

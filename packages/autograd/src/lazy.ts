@@ -7,9 +7,9 @@
  * affine index map (broadcast dims read with stride 0, views with an offset), no intermediate array.
  *
  * A sum over one dim is pending too. Over the last dim, in a loop whose innermost dim runs over the summed
- * dim (a layer norm's x − mean, a softmax's e / Σe), it is computed inside the kernel, by an innermost loop of
- * its own at the outer level, before what reads it; elsewhere it is realized in a loop over its argument's
- * shape and read. Over another dim (a bias's gradient, summed over the batch) it is realized in a loop over
+ * dim or over equal pieces of it (a layer norm's x − mean, a softmax's e / Σe; a layer norm over an LSTM's
+ * gates in the loop of its cell), it is computed inside the kernel, by innermost loops of its own at the
+ * outer level, before what reads it; elsewhere it is realized in a loop over its argument's shape and read. Over another dim (a bias's gradient, summed over the batch) it is realized in a loop over
  * its argument's shape, by a store that adds each element into its place as the loop runs. Either adds in
  * the unfused sum's order: over the last dim, a vector at a time into partial sums by lane (see `rowSums`);
  * over another dim, in index order.
@@ -39,6 +39,7 @@
 import { allocate, type DType, dtypeOf, type TypedArray } from './dtype.ts';
 import { runKernel } from './kernels/fused.ts';
 import type { IrStore, IrValue } from './kernels/ir.ts';
+import { sumLanes } from './kernels/reduce.ts';
 import { copyInto } from './kernels/strided.ts';
 import { fmt, type Shape, shapesEqual, sizeOf, stridesOf } from './shape.ts';
 import type { Tensor } from './tensor.ts';
@@ -499,6 +500,9 @@ const CHEAP = new Set([
   'ge',
 ]);
 
+/** A sum over the last dim is computed in a loop over at most this many pieces of its row (see `sumInLoop`). */
+const MAX_PIECES = 8;
+
 /** Intermediates computed from stored values by at most this many cheap ops are computed again. */
 const MAX_RECOMPUTE = 16;
 
@@ -693,22 +697,31 @@ class KernelBuilder {
 
   /**
    * Pending t = sum(x) over x's last dim, read through (dims, offs), as a sum over this kernel's innermost
-   * loop at the outer level where it varies; null unless that loop runs over x's last dim (and t itself does
-   * not vary along it).
+   * loop at the outer level where it varies; null unless that loop runs over x's last dim, or over an
+   * equal piece of it (t itself not varying along it). A row of several pieces (a layer norm over an LSTM's
+   * 4H gates, in the H-long loop of its cell) is added a piece at a time, into the same partial sums: in
+   * the order of `rowSums` when each piece is a whole number of vectors, which is asked for.
    */
   private sumInLoop(p: Pending, dims: readonly number[], offs: readonly number[]): Ref | null {
     const x = p.args[0]!;
     const inner = this.rank - 1;
     const lead = x.ndim - 1;
-    if (inner < 0 || lead < 0 || this.loop[inner] !== x.shape[lead]) return null;
+    if (inner < 0 || lead < 0) return null;
+    const n = this.loop[inner]!;
+    const pieces = x.shape[lead]! / n;
+    const whole = pieces === 1 || (pieces <= MAX_PIECES && n % sumLanes(this.f32) === 0);
+    if (!Number.isInteger(pieces) || pieces < 1 || !whole) return null;
     const leadDims = dims.slice(0, lead);
     if (leadDims.includes(inner)) return null;
-    const operand = this.walk(x, [...leadDims, inner], [...offs.slice(0, lead), 0]);
+    const args: number[] = [];
+    for (let k = 0; k < pieces; k++) {
+      args.push(this.walk(x, [...leadDims, inner], [...offs.slice(0, lead), k * n]).index);
+    }
     let level = -1;
     leadDims.forEach((d, j) => {
       if (x.shape[j] !== 1 && d > level) level = d;
     });
-    return this.add({ kind: 'op', op: 'sum', args: [operand.index], params: NO_PARAMS, level });
+    return this.add({ kind: 'op', op: 'sum', args, params: NO_PARAMS, level });
   }
 
   /**

@@ -21,6 +21,7 @@ import {
   randn,
   realize,
   reshape,
+  setWasmEnabled,
   sigmoid,
   sqrt,
   sub,
@@ -29,6 +30,7 @@ import {
   tanh,
   withFusion,
 } from '../src/index.ts';
+import { setWasmMinElements } from '../src/kernels/fused.ts';
 import { isFused } from '../src/lazy.ts';
 
 function gradOf(output: Tensor, inputs: Tensor[]): Tensor[] {
@@ -139,6 +141,60 @@ describe('what a realization stores', () => {
     const outs = [mul(fromThree, w), mul(fromPart, w)];
     realize(...outs);
     expect([isFused(fromThree), isFused(fromPart)]).toEqual([false, false]);
+  });
+});
+
+describe('a sum over a row read in pieces', () => {
+  /** An LSTM-like step: a layer norm over the 4H gates, read as four H-wide chunks by the cell's ops. */
+  function normalizedGates(gates: Tensor, c: Tensor): Tensor {
+    const centred = sub(gates, div(sum(gates, -1, true), gates.shape[1]!));
+    const normalized = div(
+      centred,
+      sqrt(add(div(sum(mul(centred, centred), -1, true), gates.shape[1]!), 1e-5)),
+    );
+    const [i, f, g, o] = chunk(normalized, 4, 1) as [Tensor, Tensor, Tensor, Tensor];
+    return mul(sigmoid(o), tanh(add(mul(sigmoid(f), c), mul(sigmoid(i), tanh(g)))));
+  }
+
+  for (const dtype of ['float32', 'float64'] as const) {
+    for (const wasm of [true, false]) {
+      it(`is computed in the kernel of the pieces' loop, bit for bit as the unfused sum (${dtype}, ${wasm ? 'WebAssembly' : 'JavaScript'})`, () => {
+        manualSeed(13);
+        const gates = randn([6, 32], { dtype });
+        const c = randn([6, 8], { dtype });
+        const run = (fused: boolean) =>
+          withFusion(fused, () => {
+            const before = fusedKernelRunCount();
+            const h = Array.from(normalizedGates(gates, c).data);
+            return { h, kernels: fusedKernelRunCount() - before };
+          });
+        const previous = setWasmMinElements(1);
+        const wasWasm = setWasmEnabled(wasm);
+        try {
+          const fused = run(true);
+          expect(fused.h).toEqual(run(false).h);
+          expect(fused.kernels).toBe(1);
+        } finally {
+          setWasmEnabled(wasWasm);
+          setWasmMinElements(previous);
+        }
+      });
+    }
+  }
+
+  it('is computed in a loop of its own when a piece is not a whole number of vectors', () => {
+    manualSeed(14);
+    const gates = randn([3, 20]);
+    const c = randn([3, 5]);
+    const run = (fused: boolean) =>
+      withFusion(fused, () => {
+        const before = fusedKernelRunCount();
+        const h = Array.from(normalizedGates(gates, c).data);
+        return { h, kernels: fusedKernelRunCount() - before };
+      });
+    const fused = run(true);
+    expect(fused.h).toEqual(run(false).h);
+    expect(fused.kernels).toBeGreaterThan(1);
   });
 });
 

@@ -266,31 +266,35 @@ function jsSource(ir: KernelIr): string {
     const v = ir.values[i]!;
     if (v.kind === 'load') return `const v${i} = o${v.array}[${indexCode(v.base, v.coefs)}];`;
     if (v.op === 'sum') {
-      // Element k into partial sum k mod L, unrolled by L; then the partial sums pairwise (see `rowSums`).
-      const operand = v.args[0]!;
+      // Element k into partial sum k mod L, unrolled by L, one operand (piece of the row) after the other;
+      // then the partial sums pairwise (see `rowSums`).
       const lanes = sumLanes(ir.f32);
       const n = ir.loop[inner]!;
       const partials = Array.from({ length: lanes }, (_, j) => `s${i}_${j}`);
-      const pass = plan.passes.get(i)!;
-      const add = (j: number) => [
-        '{',
-        ...passCode(pass),
-        `${partials[j]} = ${round(`${partials[j]} + v${operand}`)};`,
-        `}`,
-        `i${inner}++;`,
-      ];
-      const each = Array.from({ length: lanes }, (_, j) => add(j)).flat();
+      const piece = (operand: number, pass: InnerPass) => {
+        const add = (j: number) => [
+          '{',
+          ...passCode(pass),
+          `${partials[j]} = ${round(`${partials[j]} + v${operand}`)};`,
+          `}`,
+          `i${inner}++;`,
+        ];
+        return [
+          `{ let i${inner} = 0;`,
+          `while (i${inner} < ${n - (n % lanes)}) {`,
+          ...Array.from({ length: lanes }, (_, j) => add(j)).flat(),
+          '}',
+          ...Array.from({ length: n % lanes }, (_, j) => add(j)).flat(),
+          '}',
+        ];
+      };
+      const passes = plan.sums.get(i)!;
       const combined = ir.f32
         ? round(`${round(`${partials[0]} + ${partials[1]}`)} + ${round(`${partials[2]} + ${partials[3]}`)}`)
         : `${partials[0]} + ${partials[1]}`;
       return [
         `let ${partials.map((p) => `${p} = 0`).join(', ')};`,
-        `{ let i${inner} = 0;`,
-        `while (i${inner} < ${n - (n % lanes)}) {`,
-        ...each,
-        '}',
-        ...Array.from({ length: n % lanes }, (_, j) => add(j)).flat(),
-        '}',
+        ...v.args.flatMap((operand, k) => piece(operand, passes[k]!)),
         `const v${i} = ${combined};`,
       ].join('\n');
     }
@@ -320,7 +324,7 @@ function jsSource(ir: KernelIr): string {
     if (d < inner) outerAt(d);
   }
   if (rank > 0) {
-    lines.push(...passCode(plan.passes.get(-1)!), ...storeCode(inner));
+    lines.push(...passCode(plan.stores), ...storeCode(inner));
   }
   lines.push('}'.repeat(rank));
   return lines.join('\n');

@@ -2,7 +2,8 @@
  * The IR of a fused elementwise kernel (built by lazy.ts from a DAG of pending tensors, turned into code by
  * fused.ts and wasm/fused.ts): one loop nest over the output's shape, each value a read of an array through
  * an affine map or an op over earlier values, computed at the outermost loop it varies in; a sum runs its
- * own innermost loop at an outer level.
+ * own innermost loops at an outer level, one per operand: the operands are the consecutive innermost-loop-long
+ * pieces of the row it adds up, in order.
  */
 
 /** A value of the kernel: a read of an array through an affine map, or an op over earlier values. */
@@ -50,14 +51,18 @@ export interface InnerPass {
 
 /**
  * How a kernel's passes over the innermost loop share their work. With sums over the innermost loop, each
- * row is run over several times: once per sum (the sum's operand), then once for the stores. A value that
- * a later pass needs again is written by the pass that computes it into a row cache (`slots` of `length`
- * elements each) and read back there, not computed again: a layer norm of an LSTM's cell state, say, would
- * otherwise evaluate the gates' σ and tanh three times over. Loads are read again rather than cached.
+ * row is run over several times: once per sum operand, then once for the stores. (A sum has one operand per
+ * innermost-loop-long piece of the row it adds up: a layer norm over the 4H gates of an LSTM, in a kernel
+ * whose loop runs over H, adds four.) A value that a later pass needs again is written by the pass that
+ * computes it into a row cache (`slots` of `length` elements each) and read back there, not computed again:
+ * a layer norm of an LSTM's cell state, say, would otherwise evaluate the gates' σ and tanh three times
+ * over. Loads are read again rather than cached.
  */
 export interface InnerPlan {
-  /** Each pass by its key: a sum's value index, or −1 for the stores' pass. */
-  passes: ReadonlyMap<number, InnerPass>;
+  /** The passes of each sum (by value index), one per operand. */
+  sums: ReadonlyMap<number, readonly InnerPass[]>;
+  /** The stores' pass. */
+  stores: InnerPass;
   /** Row-cache slot of each value kept. */
   slots: ReadonlyMap<number, number>;
   /** Elements per slot: the innermost length rounded up to whole vectors (4 lanes). */
@@ -67,22 +72,29 @@ export interface InnerPlan {
 /** The row cache holds at most this many bytes (in float64); past it, passes compute their values again. */
 const MAX_ROW_CACHE_BYTES = 1 << 18;
 
+/** The operands of op value i. */
+function operands(ir: KernelIr, i: number): readonly number[] {
+  const v = ir.values[i]!;
+  return v.kind === 'op' ? v.args : [];
+}
+
 export function planInnerPasses(ir: KernelIr): InnerPlan {
   const inner = ir.loop.length - 1;
   const length = inner < 0 ? 0 : Math.ceil(ir.loop[inner]! / 4) * 4;
-  // The passes in the order the code runs them: sums by level (outer first), then by position; stores last.
+  // The passes in the order the code runs them: sums by level (outer first), then by position, each
+  // operand in order; stores last.
   const sums = ir.values
     .map((v, i) => ({ v, i }))
     .filter(({ v }) => v.kind === 'op' && v.op === 'sum')
     .sort((a, b) => a.v.level - b.v.level || a.i - b.i)
-    .map(({ v, i }) => ({ key: i, roots: (v as { args: readonly number[] }).args }));
-  const stored = ir.stores.filter((s) => storeLevel(ir, s) === inner).map((s) => s.value);
-  const order = [...sums, { key: -1, roots: stored }];
+    .map(({ i }) => i);
+  const order = sums.flatMap((i) => operands(ir, i).map((arg) => [arg]));
+  order.push(ir.stores.filter((s) => storeLevel(ir, s) === inner).map((s) => s.value));
   const plan = (share: boolean): InnerPlan => {
     const computedIn = new Map<number, number>();
     const slots = new Map<number, number>();
-    const passes = new Map<number, { compute: number[]; keep: number[]; reuse: number[] }>();
-    for (const { key, roots } of order) {
+    const passes: Array<{ compute: number[]; keep: number[]; reuse: number[] }> = [];
+    for (const [key, roots] of order.entries()) {
       const compute = new Set<number>();
       const reuse = new Set<number>();
       const stack = [...roots];
@@ -94,7 +106,7 @@ export function planInnerPasses(ir: KernelIr): InnerPlan {
           reuse.add(i);
           if (!slots.has(i)) {
             slots.set(i, slots.size);
-            passes.get(computedIn.get(i)!)!.keep.push(i);
+            passes[computedIn.get(i)!]!.keep.push(i);
           }
           continue;
         }
@@ -103,10 +115,17 @@ export function planInnerPasses(ir: KernelIr): InnerPlan {
       }
       for (const i of compute) computedIn.set(i, key);
       const sorted = (xs: Set<number>) => [...xs].sort((a, b) => a - b);
-      passes.set(key, { compute: sorted(compute), keep: [], reuse: sorted(reuse) });
+      passes.push({ compute: sorted(compute), keep: [], reuse: sorted(reuse) });
     }
-    for (const pass of passes.values()) pass.keep.sort((a, b) => a - b);
-    return { passes, slots, length };
+    for (const pass of passes) pass.keep.sort((a, b) => a - b);
+    const bySum = new Map<number, InnerPass[]>();
+    let next = 0;
+    for (const i of sums) {
+      const count = operands(ir, i).length;
+      bySum.set(i, passes.slice(next, next + count));
+      next += count;
+    }
+    return { sums: bySum, stores: passes[passes.length - 1]!, slots, length };
   };
   const shared = plan(true);
   return shared.slots.size * length * 8 <= MAX_ROW_CACHE_BYTES ? shared : plan(false);

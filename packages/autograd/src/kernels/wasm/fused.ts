@@ -16,7 +16,14 @@
  */
 import type { TypedArray } from '../../dtype.ts';
 import { EXPM1_TAYLOR, LN2_HI, LN2_LO, LOG2E_F32, ROUNDING_F32, TANH_TAYLOR } from '../elementwise.ts';
-import { type InnerPlan, type IrValue, type KernelIr, planInnerPasses, storeLevel } from '../ir.ts';
+import {
+  type InnerPass,
+  type InnerPlan,
+  type IrValue,
+  type KernelIr,
+  planInnerPasses,
+  storeLevel,
+} from '../ir.ts';
 import { forgetOutput, fusedScratchStart, outputAddress, wasmHeap, wasmKernels } from './module.ts';
 
 /** A compiled kernel and what to copy in and out. */
@@ -453,7 +460,7 @@ function emitModule(ir: KernelIr, plan: InnerPlan): Uint8Array<ArrayBuffer> {
   const emitValue = (i: number) => {
     const v = ir.values[i]!;
     if (v.kind === 'load') loadValue(i, v);
-    else if (v.op === 'sum') emitSum(i, v.args[0]!);
+    else if (v.op === 'sum') emitSum(i, v.args);
     else {
       emitOp(v);
       c.set(valueLocal(i));
@@ -471,16 +478,19 @@ function emitModule(ir: KernelIr, plan: InnerPlan): Uint8Array<ArrayBuffer> {
     });
   };
   /**
-   * The sum over the innermost loop of value `operand`, into value i: a loop of its own computing what the
-   * operand needs, adding each vector into a vector of partial sums (lane j: the elements k ≡ j mod lanes;
-   * past the row's end, lanes of +0), then the lanes pairwise, as the JavaScript does (`rowSums`).
+   * The sum over the innermost loop of the values `operands` (the pieces of a row, in order), into value i:
+   * a loop of its own per operand computing what it needs, adding each vector into one vector of partial
+   * sums (lane j: the elements k ≡ j mod lanes; past the row's end, lanes of +0), then the lanes pairwise,
+   * as the JavaScript does (`rowSums`).
    */
-  const emitSum = (i: number, operand: number) => {
+  const emitSum = (i: number, operands: readonly number[]) => {
     c.splat(0).set(partials);
-    innerLoop(i, (count) => {
-      c.get(partials).get(valueLocal(operand));
-      if (count < lanes.count) c.simd(0x0c, ...laneMask(count, lanes)).simd(0x4e); // v128.and
-      c.binary('add').set(partials);
+    operands.forEach((operand, k) => {
+      innerLoop(plan.sums.get(i)![k]!, (count) => {
+        c.get(partials).get(valueLocal(operand));
+        if (count < lanes.count) c.simd(0x0c, ...laneMask(count, lanes)).simd(0x4e); // v128.and
+        c.binary('add').set(partials);
+      });
     });
     const lane = (j: number) => c.get(partials).simd(lanes.extractLane, j);
     lane(0);
@@ -528,11 +538,10 @@ function emitModule(ir: KernelIr, plan: InnerPlan): Uint8Array<ArrayBuffer> {
   };
   const innerLength = ir.loop[inner]!;
   /**
-   * A loop over the innermost dim, a vector at a time, computing the values `roots` need, then `each` of the
-   * vector's lanes (all, or the last few at the end).
+   * A loop over the innermost dim, a vector at a time, running a pass (reading back, computing and keeping
+   * its values), then `each` of the vector's lanes (all, or the last few at the end).
    */
-  const innerLoop = (pass: number, each: (count: number) => void) => {
-    const { compute, keep, reuse } = plan.passes.get(pass)!;
+  const innerLoop = ({ compute, keep, reuse }: InnerPass, each: (count: number) => void) => {
     const values = () => {
       for (const i of reuse) cached(i).simd(0x00, 4, 0).set(valueLocal(i)); // v128.load
       for (const i of compute) emitValue(i);
@@ -554,7 +563,7 @@ function emitModule(ir: KernelIr, plan: InnerPlan): Uint8Array<ArrayBuffer> {
       each(innerLength % lanes.count);
     }
   };
-  const storeLoop = () => innerLoop(-1, (count) => emitStores(count === lanes.count ? 0 : count));
+  const storeLoop = () => innerLoop(plan.stores, (count) => emitStores(count === lanes.count ? 0 : count));
   // Every row address at i0 = 0, the constants (level −1), then the loops.
   c.i32(0).set(I0);
   setRows(false);

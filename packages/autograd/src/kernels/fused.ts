@@ -245,10 +245,10 @@ function opCode(op: string, args: readonly number[], params: readonly number[]):
 
 /**
  * The kernel's JavaScript source: arrays `o0…`, values `v0…` at their loop levels, stores at theirs (see
- * `storeLevel`). A sum (over the innermost loop, at an outer level) runs its own innermost loop where it
- * stands, computing there the innermost values its operand needs; the stores' innermost loop computes those
- * the stores need. Values one of these loops computed and a later one needs are passed on in the row
- * cache `R` (see `planInnerPasses`).
+ * `storeLevel`). A sum (over the innermost loop, at an outer level) runs its own innermost loops where it
+ * stands, one per operand, computing there the innermost values the operand needs; the stores' innermost
+ * loop computes those the stores need. Values one of these loops computed and a later one needs are passed
+ * on in the row cache `R` (see `planInnerPasses`).
  */
 function jsSource(ir: KernelIr): string {
   const rank = ir.loop.length;

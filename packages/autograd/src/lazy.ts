@@ -68,6 +68,15 @@ export interface Pending {
   readonly eager?: () => Tensor;
   /** The arguments' versions when the op was recorded (see `Tensor.version`). */
   readonly versions: readonly number[];
+  /**
+   * Scratch of the kernel builder walking this node, kept on the node rather than in maps of the builder's
+   * (see `KernelBuilder.mark`): the builder's serial, the node's value there (−1: none yet), reads of it
+   * counted from inside the builder's DAG, and whether its own reads of its arguments were counted.
+   */
+  walker: number;
+  walkValue: number;
+  walkReads: number;
+  walkCounted: boolean;
 }
 
 /** The params of an op that has none (shared: pending nodes never change their params). */
@@ -150,6 +159,10 @@ export function pendingNode(
     eager,
     versions,
     into: null,
+    walker: 0,
+    walkValue: -1,
+    walkReads: 0,
+    walkCounted: false,
   };
 }
 
@@ -185,6 +198,10 @@ export function deferredNode(
     versions,
     into: null,
     pieces,
+    walker: 0,
+    walkValue: -1,
+    walkReads: 0,
+    walkCounted: false,
   };
 }
 
@@ -342,12 +359,6 @@ function sameLayout(p: Pending, t: Tensor): boolean {
   return true;
 }
 
-/** A value of the kernel being built: its index in the IR, and the outermost loop it varies in. */
-interface Ref {
-  index: number;
-  level: number;
-}
-
 /**
  * The loop a pending tensor is computed in: its shape, or for a sum its argument's shape (a sum over the last
  * dim runs over the innermost loop and is stored once per row; a sum over another dim is added up by an
@@ -381,9 +392,9 @@ function dimsIn(t: Tensor, loop: Shape): number[] {
 function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | null }>): void {
   const first = requests[0]!.tensor;
   const loop = loopOf(first);
+  const b = new KernelBuilder(loop, first.dtype);
   const identity = loop.map((_, d) => d);
   const zeros = loop.map(() => 0);
-  const b = new KernelBuilder(loop, first.dtype);
   // Tensors that get storage of their own, each written through the maps it is read with here: the ones
   // asked for, then intermediates worth keeping (see the file comment), whole or in tiles.
   const fresh: Array<{ tensor: Tensor; parts: Part[] }> = [];
@@ -418,7 +429,7 @@ function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | 
   const worthKeeping = (t: Tensor) => {
     // (A sum computed on its own during the walk may have computed some already.)
     const p = t.pending;
-    if (p === null || asked.has(t) || !(p.saved || p.uses > (b.readsInDag.get(p) ?? 0))) return false;
+    if (p === null || asked.has(t) || !(p.saved || p.uses > b.readsInDag(p))) return false;
     const sums = cheapToRecompute(t, asked, b.sums);
     if (!sums) return true;
     // Left pending: the row sums it is computed from are stored instead (a value per row).
@@ -549,7 +560,7 @@ function cheapToRecompute(
  * `accumulate`: the tensor is a sum over the loop dims it does not read, added up as the loop runs.
  */
 interface Part {
-  ref: Ref;
+  ref: number;
   dims: readonly number[];
   offs: readonly number[];
   accumulate?: boolean;
@@ -573,6 +584,9 @@ function tiles(t: Tensor, loop: Shape, parts: readonly Part[]): boolean {
   return offsets.size === t.shape[d]! / loop[d]! && offsets.size === parts.length;
 }
 
+/** Kernel builders made so far (each marks the nodes it walks with its serial). */
+let builders = 0;
+
 class KernelBuilder {
   private readonly rank: number;
   private readonly f32: boolean;
@@ -581,23 +595,22 @@ class KernelBuilder {
   private readonly values: IrValue[] = [];
   private readonly stores: IrStore[] = [];
   private readonly fresh: boolean[] = [];
-  /** Pending tensors computed already, by id: read with the identity map, then through other maps. */
-  private readonly memo = new Map<number, Ref>();
+  /** Pending tensors computed already through maps other than the identity (which `mark` keeps), by id. */
   private readonly mapped = new Map<
     number,
-    Array<{ dims: readonly number[]; offs: readonly number[]; ref: Ref }>
+    Array<{ dims: readonly number[]; offs: readonly number[]; ref: number }>
   >();
   /** Reads made already, by array. */
-  private readonly loads = new Map<number, Array<{ base: number; coefs: readonly number[]; ref: Ref }>>();
-  private readonly visited = new Set<Pending>();
+  private readonly loads = new Map<number, Array<{ base: number; coefs: readonly number[]; ref: number }>>();
   /** Pending intermediates seen at the loop's full extent with the identity map. */
-  readonly fullExtent: Array<{ tensor: Tensor; ref: Ref }> = [];
+  readonly fullExtent: Array<{ tensor: Tensor; ref: number }> = [];
   /** Pending intermediates read here in parts, through views (the pieces of a split). */
   readonly viewed = new Map<Tensor, Part[]>();
-  /** For each pending tensor of the DAG, how many reads of it come from inside the DAG. */
-  readonly readsInDag = new Map<Pending, number>();
   /** Sums over the innermost loop computed here, each with a read that covers it whole (to store it by). */
   readonly sums = new Map<Tensor, Part>();
+
+  /** This builder's serial: the `walker` of the nodes it has marked. */
+  private readonly serial = ++builders;
 
   constructor(
     private readonly loop: Shape,
@@ -607,8 +620,27 @@ class KernelBuilder {
     this.f32 = dtype === 'float32';
   }
 
+  /**
+   * Makes p's walk scratch this builder's, fresh on first sight. A realization nested in this builder's
+   * walk (a sum computed on its own) takes over the nodes it walks, and this walk then meets them as new:
+   * that costs at most a value computed twice, since the nested kernel stores what this one reads of its
+   * DAG, or leaves it cheap to compute again.
+   */
+  private mark(p: Pending): void {
+    if (p.walker === this.serial) return;
+    p.walker = this.serial;
+    p.walkValue = -1;
+    p.walkReads = 0;
+    p.walkCounted = false;
+  }
+
+  /** How many reads of pending p come from inside this builder's DAG. */
+  readsInDag(p: Pending): number {
+    return p.walker === this.serial ? p.walkReads : 0;
+  }
+
   /** The value of `t` at the element whose index along t's dim j is `i[dims[j]] + offs[j]` (dims[j] −1: 0). */
-  walk(t: Tensor, dims: readonly number[], offs: readonly number[]): Ref {
+  walk(t: Tensor, dims: readonly number[], offs: readonly number[]): number {
     const p = t.pending;
     if (!p || p.compute) return this.load(t.data, t.shape, dims, offs);
     if (p.op === 'sumOver') {
@@ -616,20 +648,22 @@ class KernelBuilder {
       realize(t);
       return this.walk(t, dims, offs);
     }
+    this.mark(p);
     const identity = isIdentity(dims, offs);
     const known = identity
-      ? this.memo.get(p.id)
-      : this.mapped.get(p.id)?.find((m) => shapesEqual(m.dims, dims) && shapesEqual(m.offs, offs))?.ref;
-    if (known) return known;
-    if (!this.visited.has(p)) {
-      this.visited.add(p);
+      ? p.walkValue
+      : (this.mapped.get(p.id)?.find((m) => shapesEqual(m.dims, dims) && shapesEqual(m.offs, offs))?.ref ??
+        -1);
+    if (known >= 0) return known;
+    if (!p.walkCounted) {
+      p.walkCounted = true;
       checkArgVersions(p);
       for (let i = 0; i < p.args.length; i++) this.countRead(p.args[i]!);
     }
-    let ref: Ref;
+    let ref: number;
     if (p.op === 'sum') {
       const sum = this.sumInLoop(p, dims, offs);
-      if (!sum) {
+      if (sum === null) {
         // This loop does not run over x's last dim: the sum is computed in a loop over x's shape, and read.
         realize(t);
         return this.walk(t, dims, offs);
@@ -656,12 +690,13 @@ class KernelBuilder {
         const operand = shapesEqual(a.shape, t.shape)
           ? this.walk(a, dims, offs)
           : this.walk(a, ...broadcastMap(a.shape, t.shape, dims, offs));
-        args[i] = operand.index;
-        if (operand.level > level) level = operand.level;
+        args[i] = operand;
+        const l = this.values[operand]!.level;
+        if (l > level) level = l;
       }
       ref = this.add({ kind: 'op', op: p.op, args, params: p.params, level });
     }
-    if (identity) this.memo.set(p.id, ref);
+    if (identity) p.walkValue = ref;
     else {
       const maps = this.mapped.get(p.id);
       if (maps) maps.push({ dims, offs, ref });
@@ -680,7 +715,9 @@ class KernelBuilder {
   /** Counts a read of `t` from inside the DAG (see `readsInDag`). */
   countRead(t: Tensor): void {
     const p = t.pending;
-    if (p) this.readsInDag.set(p, (this.readsInDag.get(p) ?? 0) + 1);
+    if (!p) return;
+    this.mark(p);
+    p.walkReads++;
   }
 
   /** Whether reading t through (dims, offs) visits each of its elements: no offsets, each dim a whole loop. */
@@ -702,7 +739,7 @@ class KernelBuilder {
    * 4H gates, in the H-long loop of its cell) is added a piece at a time, into the same partial sums: in
    * the order of `rowSums` when each piece is a whole number of vectors, which is asked for.
    */
-  private sumInLoop(p: Pending, dims: readonly number[], offs: readonly number[]): Ref | null {
+  private sumInLoop(p: Pending, dims: readonly number[], offs: readonly number[]): number | null {
     const x = p.args[0]!;
     const inner = this.rank - 1;
     const lead = x.ndim - 1;
@@ -715,7 +752,7 @@ class KernelBuilder {
     if (leadDims.includes(inner)) return null;
     const args: number[] = [];
     for (let k = 0; k < pieces; k++) {
-      args.push(this.walk(x, [...leadDims, inner], [...offs.slice(0, lead), k * n]).index);
+      args.push(this.walk(x, [...leadDims, inner], [...offs.slice(0, lead), k * n]));
     }
     let level = -1;
     leadDims.forEach((d, j) => {
@@ -728,10 +765,10 @@ class KernelBuilder {
    * Writes `ref` through `dest` (adds it to what is there, with `accumulate`); `fresh`: dest is a new array
    * this store fills whole.
    */
-  store(ref: Ref, dest: Destination, fresh: boolean, accumulate = false): void {
+  store(ref: number, dest: Destination, fresh: boolean, accumulate = false): void {
     const array = this.arrayOf(dest.data);
     this.fresh[array] = fresh;
-    this.stores.push({ array, base: dest.offset, coefs: dest.strides, value: ref.index, accumulate });
+    this.stores.push({ array, base: dest.offset, coefs: dest.strides, value: ref, accumulate });
   }
 
   run(): void {
@@ -758,7 +795,7 @@ class KernelBuilder {
   }
 
   /** A read of `data` (of `shape`) through the map: element index base + Σ coefs[d]·i_d. */
-  private load(data: TypedArray, shape: Shape, dims: readonly number[], offs: readonly number[]): Ref {
+  private load(data: TypedArray, shape: Shape, dims: readonly number[], offs: readonly number[]): number {
     const coefs = new Array<number>(this.rank).fill(0);
     let base = 0;
     let stride = 1;
@@ -772,7 +809,7 @@ class KernelBuilder {
     const array = this.arrayOf(data);
     const reads = this.loads.get(array);
     const known = reads?.find((r) => r.base === base && shapesEqual(r.coefs, coefs))?.ref;
-    if (known) return known;
+    if (known !== undefined) return known;
     let level = -1;
     for (let d = 0; d < coefs.length; d++) if (coefs[d] !== 0) level = d;
     const ref = this.add({ kind: 'load', array, base, coefs, level });
@@ -781,9 +818,9 @@ class KernelBuilder {
     return ref;
   }
 
-  private add(value: IrValue): Ref {
+  private add(value: IrValue): number {
     this.values.push(value);
-    return { index: this.values.length - 1, level: value.level };
+    return this.values.length - 1;
   }
 }
 

@@ -10,6 +10,7 @@ import {
   indexSelect,
   linspace,
   manualSeed,
+  mul,
   ones,
   onesLike,
   rand,
@@ -127,6 +128,19 @@ describe('creation', () => {
     expect(() => new Tensor(new Float32Array(5), [2, 3])).toThrow(
       'Tensor: 5 elements do not fill shape [2,3] (6 needed)',
     );
+  });
+});
+
+describe('numbers met by ops', () => {
+  it('become one scalar tensor per dtype and value, and a −0 keeps its sign', () => {
+    const x = tensor([1, -2], { requiresGrad: true });
+    const scalarOf = (y: Tensor) => y.gradFn!.inputs[1]!;
+    expect(scalarOf(mul(x, 3))).toBe(scalarOf(mul(x, 3)));
+    expect(scalarOf(mul(x, 3))).not.toBe(scalarOf(mul(x.to('float64'), 3)));
+    expect(Array.from(scalarOf(mul(x, 0)).data)).toEqual([0]);
+    expect(Object.is(scalarOf(mul(x, -0)).data[0], -0)).toBe(true);
+    expect(Array.from(mul(x, -0).data).map((v) => Object.is(v, -0))).toEqual([true, false]);
+    expect(Array.from(mul(x, 0).data).map((v) => Object.is(v, -0))).toEqual([false, true]);
   });
 });
 

@@ -51,10 +51,33 @@ export function coerce(op: string, ...xs: TensorLike[]): Tensor[] {
   for (const x of xs) if (typeof x === 'number') common = promoteScalar(common, x);
   return xs.map((x) => {
     if (typeof x !== 'number') return x.dtype === common ? x : widen(x, common);
-    const data = allocate(common, 1);
-    data[0] = common === 'int32' ? toInt32(op, x, 'a number meeting an int32 tensor') : x;
-    return new Tensor(data, []);
+    return scalar(common, common === 'int32' ? toInt32(op, x, 'a number meeting an int32 tensor') : x);
   });
+}
+
+/**
+ * Numbers met by ops, as scalar tensors, one per dtype and value: ops only read them (a layer norm's
+ * backward meets the same few constants at every step). Bounded; −0 is not kept (a map's keys do not tell
+ * it from +0).
+ */
+const SCALARS: Record<DType, Map<number, Tensor>> = {
+  float32: new Map(),
+  float64: new Map(),
+  int32: new Map(),
+};
+const MAX_SCALARS = 1024;
+
+function scalar(dtype: DType, x: number): Tensor {
+  const kept = !Object.is(x, -0);
+  const known = kept ? SCALARS[dtype].get(x) : undefined;
+  if (known) return known;
+  const data = allocate(dtype, 1);
+  data[0] = x;
+  const t = new Tensor(data, []);
+  if (!kept) return t;
+  if (SCALARS[dtype].size >= MAX_SCALARS) SCALARS[dtype].clear();
+  SCALARS[dtype].set(x, t);
+  return t;
 }
 
 function sameFloatTensors(xs: readonly TensorLike[]): xs is Tensor[] {

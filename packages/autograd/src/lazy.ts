@@ -611,6 +611,8 @@ class KernelBuilder {
 
   /** This builder's serial: the `walker` of the nodes it has marked. */
   private readonly serial = ++builders;
+  /** Scratch for a read's coefficients (see `load`). */
+  private readonly coefs: number[];
 
   constructor(
     private readonly loop: Shape,
@@ -618,6 +620,7 @@ class KernelBuilder {
   ) {
     this.rank = loop.length;
     this.f32 = dtype === 'float32';
+    this.coefs = new Array<number>(this.rank).fill(0);
   }
 
   /**
@@ -687,9 +690,12 @@ class KernelBuilder {
       for (let i = 0; i < p.args.length; i++) {
         const a = p.args[i]!;
         // An operand of the output's shape is read through the output's own map.
+        // A scalar (a number the op met) is read through no dims.
         const operand = shapesEqual(a.shape, t.shape)
           ? this.walk(a, dims, offs)
-          : this.walk(a, ...broadcastMap(a.shape, t.shape, dims, offs));
+          : a.ndim === 0
+            ? this.walk(a, NO_PARAMS, NO_PARAMS)
+            : this.walk(a, ...broadcastMap(a.shape, t.shape, dims, offs));
         args[i] = operand;
         const l = this.values[operand]!.level;
         if (l > level) level = l;
@@ -796,7 +802,8 @@ class KernelBuilder {
 
   /** A read of `data` (of `shape`) through the map: element index base + Σ coefs[d]·i_d. */
   private load(data: TypedArray, shape: Shape, dims: readonly number[], offs: readonly number[]): number {
-    const coefs = new Array<number>(this.rank).fill(0);
+    // Into scratch first: most reads repeat one made already (a scalar, a weight row), found without a copy.
+    const coefs = this.coefs.fill(0);
     let base = 0;
     let stride = 1;
     for (let j = shape.length - 1; j >= 0; j--) {
@@ -808,13 +815,15 @@ class KernelBuilder {
     }
     const array = this.arrayOf(data);
     const reads = this.loads.get(array);
-    const known = reads?.find((r) => r.base === base && shapesEqual(r.coefs, coefs))?.ref;
-    if (known !== undefined) return known;
+    if (reads) {
+      for (const r of reads) if (r.base === base && shapesEqual(r.coefs, coefs)) return r.ref;
+    }
     let level = -1;
     for (let d = 0; d < coefs.length; d++) if (coefs[d] !== 0) level = d;
-    const ref = this.add({ kind: 'load', array, base, coefs, level });
-    if (reads) reads.push({ base, coefs, ref });
-    else this.loads.set(array, [{ base, coefs, ref }]);
+    const kept = coefs.slice();
+    const ref = this.add({ kind: 'load', array, base, coefs: kept, level });
+    if (reads) reads.push({ base, coefs: kept, ref });
+    else this.loads.set(array, [{ base, coefs: kept, ref }]);
     return ref;
   }
 

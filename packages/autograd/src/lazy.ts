@@ -9,10 +9,11 @@
  * A sum over one dim is pending too. Over the last dim, in a loop whose innermost dim runs over the summed
  * dim or over equal pieces of it (a layer norm's x − mean, a softmax's e / Σe; a layer norm over an LSTM's
  * gates in the loop of its cell), it is computed inside the kernel, by innermost loops of its own at the
- * outer level, before what reads it; elsewhere it is realized in a loop over its argument's shape and read. Over another dim (a bias's gradient, summed over the batch) it is realized in a loop over
- * its argument's shape, by a store that adds each element into its place as the loop runs. Either adds in
- * the unfused sum's order: over the last dim, a vector at a time into partial sums by lane (see `rowSums`);
- * over another dim, in index order.
+ * outer level, before what reads it; elsewhere it is realized in a loop over its argument's shape and read.
+ * Over another dim (a bias's gradient, summed over the batch) it is realized in a loop over its argument's
+ * shape, by a store that adds each element into its place as the loop runs. Either adds in the unfused
+ * sum's order: over the last dim, a vector at a time into partial sums by lane (see `rowSums`); over another
+ * dim, in index order.
  *
  * Backward passes fuse the same way without any rule of their own: a VJP is written with the same ops, so
  * the gradient of a fused group is a pending DAG built from the primitives' own VJPs, realized when a
@@ -689,8 +690,7 @@ class KernelBuilder {
       let level = -1;
       for (let i = 0; i < p.args.length; i++) {
         const a = p.args[i]!;
-        // An operand of the output's shape is read through the output's own map.
-        // A scalar (a number the op met) is read through no dims.
+        // An operand of the output's shape is read through the output's own map, a scalar through none.
         const operand = shapesEqual(a.shape, t.shape)
           ? this.walk(a, dims, offs)
           : a.ndim === 0

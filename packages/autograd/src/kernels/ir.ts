@@ -78,6 +78,7 @@ function operands(ir: KernelIr, i: number): readonly number[] {
   return v.kind === 'op' ? v.args : [];
 }
 
+/** The passes of `ir` over its innermost loop and what they pass on (see `InnerPlan`). */
 export function planInnerPasses(ir: KernelIr): InnerPlan {
   const inner = ir.loop.length - 1;
   const length = inner < 0 ? 0 : Math.ceil(ir.loop[inner]! / 4) * 4;

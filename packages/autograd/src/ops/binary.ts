@@ -23,17 +23,27 @@ const INT32_KERNELS: Readonly<Record<string, k.BinaryKernel>> = { mul: k.imul };
 /** Ops whose result is not an integer: int32 operands are computed in float32 (PyTorch's true division). */
 const FLOAT_RESULT = new Set(['div']);
 
-/** The operands, coerced to one dtype, and the result (pending while fusion is on, then over those operands). */
-function compute(op: string, a: TensorLike, b: TensorLike, kernel: k.BinaryKernel): [Tensor[], Tensor] {
-  let [ta, tb] = coerce(op, a, b) as [Tensor, Tensor];
-  if (ta.dtype === 'int32') {
-    if (FLOAT_RESULT.has(op)) [ta, tb] = [floatOperand(ta), floatOperand(tb)];
-    else if (op === 'pow') {
-      throw new Error(
-        `pow: integer powers of int32 tensors are not supported (shapes ${fmt(ta.shape)} and ${fmt(tb.shape)}); convert with .to('float32')`,
-      );
-    } else kernel = INT32_KERNELS[op] ?? kernel;
+/**
+ * The operands as tensors of one dtype (`coerce`), int32 ones in float32 for an op whose result is not an
+ * integer: a new array, which the result's pending node and graph node keep.
+ */
+function operands(op: string, a: TensorLike, b: TensorLike): Tensor[] {
+  const args = coerce(op, a, b);
+  const [ta, tb] = args as [Tensor, Tensor];
+  if (ta.dtype !== 'int32') return args;
+  if (FLOAT_RESULT.has(op)) return [floatOperand(ta), floatOperand(tb)];
+  if (op === 'pow') {
+    throw new Error(
+      `pow: integer powers of int32 tensors are not supported (shapes ${fmt(ta.shape)} and ${fmt(tb.shape)}); convert with .to('float32')`,
+    );
   }
+  return args;
+}
+
+/** The op over its operands (from `operands`): pending while fusion is on. */
+function result(op: string, args: Tensor[], kernel: k.BinaryKernel): Tensor {
+  const [ta, tb] = args as [Tensor, Tensor];
+  if (ta.dtype === 'int32') kernel = INT32_KERNELS[op] ?? kernel;
   // The output's shape: an operand's own (frozen) shape when the other is a scalar or of that shape.
   const shape =
     tb.ndim === 0 || shapesEqual(ta.shape, tb.shape)
@@ -41,8 +51,7 @@ function compute(op: string, a: TensorLike, b: TensorLike, kernel: k.BinaryKerne
       : ta.ndim === 0
         ? tb.shape
         : broadcastShapes(op, ta.shape, tb.shape);
-  const args = [ta, tb];
-  return [args, elementwise(op, args, shape, () => eager(ta, tb, shape, kernel))];
+  return elementwise(op, args, shape, () => eager(ta, tb, shape, kernel));
 }
 
 /** The unfused kernel: operands read at the output's shape. */
@@ -78,7 +87,8 @@ function binary(
   rule: Rule,
   reads: ReadonlyArray<'a' | 'b' | 'y'> = [],
 ): Tensor {
-  const [args, y] = compute(op, a, b, kernel);
+  const args = operands(op, a, b);
+  const y = result(op, args, kernel);
   const [ta, tb] = args as [Tensor, Tensor];
   if (reads.length > 0 && isGradEnabled() && (ta.requiresGrad || tb.requiresGrad)) {
     for (const r of reads) markSaved(r === 'a' ? ta : r === 'b' ? tb : y);
@@ -97,7 +107,7 @@ function binary(
  * give int32); not differentiable.
  */
 function comparison(op: string, a: TensorLike, b: TensorLike, kernel: k.BinaryKernel): Tensor {
-  return compute(op, a, b, kernel)[1];
+  return result(op, operands(op, a, b), kernel);
 }
 
 /** a + b.  ∂/∂a = 1, ∂/∂b = 1 */

@@ -28,7 +28,8 @@ function describe(x: unknown): string {
  * Brings the operands of an op to tensors of one dtype, by PyTorch's type promotion (`promote`,
  * `promoteScalar`): int32 operands meeting a float operand (or a non-integral number) are converted to that
  * float dtype; numbers become scalars of the common dtype. Mixing float32 with float64 is an error (convert
- * explicitly with `.to()`). With only numbers, the dtype is float32.
+ * explicitly with `.to()`). With only numbers, the dtype is float32. Returns a new array (the caller's to
+ * keep).
  */
 export function coerce(op: string, ...xs: TensorLike[]): Tensor[] {
   if (sameFloatTensors(xs)) return xs; // the common case: nothing to promote, nothing to allocate

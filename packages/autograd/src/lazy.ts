@@ -322,7 +322,7 @@ export function realizeInto(requests: ReadonlyArray<{ tensor: Tensor; into: Dest
       if (!groups.has(key)) continue;
       awaiting.delete(t);
       // An argument changed in place: left pending, for whoever reads it to get the error.
-      if (!argVersionsMatch(p)) continue;
+      if (changedArg(p) >= 0) continue;
       queue.push(...parts);
       if (p.pieces) placed.push({ tensor: t, data: p.into! });
     }
@@ -858,19 +858,17 @@ function broadcastMap(
 
 /** A pending op reads its arguments when realized: refuses if one changed in place since it was recorded. */
 function checkArgVersions(p: Pending): void {
-  for (let i = 0; i < p.args.length; i++) {
-    const a = p.args[i]!;
-    if (a.version !== p.versions[i]) {
-      throw new Error(
-        `realize: argument ${i} of the pending '${p.op}' (shape ${fmt(a.shape)}) was modified in place after the op ` +
-          'was recorded, and pending ops read their arguments when computed; read the result (or realize() it) ' +
-          'before changing its inputs',
-      );
-    }
-  }
+  const i = changedArg(p);
+  if (i < 0) return;
+  throw new Error(
+    `realize: argument ${i} of the pending '${p.op}' (shape ${fmt(p.args[i]!.shape)}) was modified in place after the op ` +
+      'was recorded, and pending ops read their arguments when computed; read the result (or realize() it) ' +
+      'before changing its inputs',
+  );
 }
 
-function argVersionsMatch(p: Pending): boolean {
-  for (let i = 0; i < p.args.length; i++) if (p.args[i]!.version !== p.versions[i]) return false;
-  return true;
+/** The first argument of p changed in place since p was recorded, or −1. */
+function changedArg(p: Pending): number {
+  for (let i = 0; i < p.args.length; i++) if (p.args[i]!.version !== p.versions[i]) return i;
+  return -1;
 }

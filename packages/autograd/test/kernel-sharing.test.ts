@@ -158,21 +158,26 @@ describe('a sum over a row read in pieces', () => {
 
   for (const dtype of ['float32', 'float64'] as const) {
     for (const wasm of [true, false]) {
-      it(`is computed in the kernel of the pieces' loop, bit for bit as the unfused sum (${dtype}, ${wasm ? 'WebAssembly' : 'JavaScript'})`, () => {
+      it(`is computed in the kernel of the pieces' loop, values and gradients bit for bit as unfused (${dtype}, ${wasm ? 'WebAssembly' : 'JavaScript'})`, () => {
         manualSeed(13);
-        const gates = randn([6, 32], { dtype });
-        const c = randn([6, 8], { dtype });
+        const gates = randn([6, 32], { dtype, requiresGrad: true });
+        const c = randn([6, 8], { dtype, requiresGrad: true });
+        const seed = randn([6, 8], { dtype });
         const run = (fused: boolean) =>
           withFusion(fused, () => {
             const before = fusedKernelRunCount();
-            const h = Array.from(normalizedGates(gates, c).data);
-            return { h, kernels: fusedKernelRunCount() - before };
+            const out = normalizedGates(gates, c);
+            const h = Array.from(out.data);
+            const kernels = fusedKernelRunCount() - before;
+            const grads = runBackward([out], [seed], { inputs: [gates, c] }).map((g) => Array.from(g!.data));
+            return { h, kernels, grads };
           });
         const previous = setWasmMinElements(1);
         const wasWasm = setWasmEnabled(wasm);
         try {
-          const fused = run(true);
-          expect(fused.h).toEqual(run(false).h);
+          const [fused, unfused] = [run(true), run(false)];
+          expect(fused.h).toEqual(unfused.h);
+          expect(fused.grads).toEqual(unfused.grads);
           expect(fused.kernels).toBe(1);
         } finally {
           setWasmEnabled(wasWasm);

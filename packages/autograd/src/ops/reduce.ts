@@ -5,7 +5,7 @@
 import { allocate } from '../dtype.ts';
 import { record } from '../engine.ts';
 import { type AxisReduction, argAxis, reduceAxis, rowSums } from '../kernels/reduce.ts';
-import { isFusionEnabled, joinNextKernel, pendingNode } from '../lazy.ts';
+import { isFusionEnabled, joinNextKernel, NO_PARAMS, pendingNode } from '../lazy.ts';
 import { fmt, normalizeDim, normalizeDims, sizeOf } from '../shape.ts';
 import { Tensor } from '../tensor.ts';
 import { div, eq, mul, sub, where } from './binary.ts';
@@ -59,7 +59,12 @@ export function sum(x: Tensor, dim?: number | readonly number[], keepdim = false
   const fused = isFusionEnabled() && x.dtype !== 'int32' && dims.length === 1;
   const last = dims[0] === x.ndim - 1;
   const y = fused
-    ? new Tensor(null, shape, pendingNode(last ? 'sum' : 'sumOver', [x], last ? [] : dims, eager), x.dtype)
+    ? new Tensor(
+        null,
+        shape,
+        pendingNode(last ? 'sum' : 'sumOver', [x], last ? NO_PARAMS : dims, eager),
+        x.dtype,
+      )
     : eager();
   if (fused && !last) joinNextKernel(y);
   return record('sum', [x], y, (g) => [broadcastTo(reshape(g, keptShape(x.shape, dims)), x.shape)]);

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   add,
+  clamp,
   exp,
   gemm,
   linear,
@@ -20,9 +21,9 @@ import {
 } from '../src/index.ts';
 import { runKernel, setWasmMinElements, WASM_MIN_ELEMENTS } from '../src/kernels/fused.ts';
 import { type KernelIr, planInnerPasses } from '../src/kernels/ir.ts';
-import { compileFused, runFused } from '../src/kernels/wasm/fused.ts';
+import { compileFused, runFused, wasmFusedKernelCount } from '../src/kernels/wasm/fused.ts';
 import { outputAddress } from '../src/kernels/wasm/module.ts';
-import { computeInto } from '../src/lazy.ts';
+import { computeInto, withFusion } from '../src/lazy.ts';
 
 /** ∂/∂x Σ g ⊙ op(x), once by plain backward (fused kernels) and once with createGraph (composed rules). */
 function runBackwardForTest(op: (x: Tensor) => Tensor, xs: number[], gs: number[]) {
@@ -126,6 +127,57 @@ describe('WebAssembly kernels copy in what they read or keep', () => {
     expect(Array.from(y)).toEqual(
       Array.from({ length: 64 }, (_, k) => (k % 16 < 8 ? -7 : ((k >> 4) << 3) + (k % 8) + 1)),
     );
+  });
+});
+
+describe('clamps in WebAssembly', () => {
+  // σ and tanh clamp their argument too; they are checked at their special points in fusion.property.test.ts.
+  it('give what the unfused clamp gives for NaN, ±0, ±∞ and values at and past the bounds, in both dtypes', () => {
+    const special = [
+      Number.NaN,
+      0,
+      -0,
+      Number.POSITIVE_INFINITY,
+      Number.NEGATIVE_INFINITY,
+      -2,
+      -1,
+      -0.5,
+      0.5,
+      1,
+      3,
+    ];
+    const bounds: Array<[number | undefined, number | undefined]> = [
+      [-1, 1],
+      [0, 1],
+      [-1, 0],
+      [0, 0],
+      [-0, 0],
+      [0.5, undefined],
+      [undefined, -0.5],
+      [-0.5, 0.5],
+    ];
+    for (const dtype of ['float32', 'float64'] as const) {
+      // Every special value in every lane position, at a length the fused kernel runs in WebAssembly.
+      const n = 11 * WASM_MIN_ELEMENTS;
+      const x = tensor(
+        Array.from({ length: n }, (_, i) => special[i % special.length]!),
+        { dtype },
+      );
+      for (const [lo, hi] of bounds) {
+        const compiled = wasmFusedKernelCount();
+        const fused = clamp(mul(x, 1), lo, hi).data;
+        expect(wasmFusedKernelCount()).toBe(compiled + 1); // its own kernel: no other test clamps at these bounds
+        const unfused = withFusion(false, () => clamp(x, lo, hi)).data;
+        for (let i = 0; i < n; i++) {
+          if (!Object.is(fused[i], unfused[i])) {
+            const show = (v: number | undefined) => (Object.is(v, -0) ? '-0' : String(v));
+            throw new Error(
+              `clamp(${show(x.data[i])}, ${show(lo)}, ${show(hi)}) ${dtype}: fused ${show(fused[i])}, unfused ${show(unfused[i])}`,
+            );
+          }
+        }
+      }
+    }
   });
 });
 

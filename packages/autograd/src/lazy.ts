@@ -42,6 +42,7 @@ import { runKernel } from './kernels/fused.ts';
 import type { IrStore, IrValue } from './kernels/ir.ts';
 import { sumLanes } from './kernels/reduce.ts';
 import { copyInto } from './kernels/strided.ts';
+import { forgetOutput } from './kernels/wasm/module.ts';
 import { fmt, type Shape, shapesEqual, sizeOf, stridesOf } from './shape.ts';
 import type { Tensor } from './tensor.ts';
 
@@ -304,6 +305,7 @@ export function realizeInto(requests: ReadonlyArray<{ tensor: Tensor; into: Dest
       }
       if ((!p || p.compute || p.op === 'sum' || p.op === 'sumOver') && r.into) {
         // Computed already, or computed on its own (a deferred value; a sum, in its own loop): a copy into place.
+        forgetOutput(r.into.data);
         copyInto(r.tensor.data, r.tensor.shape, r.into.data, r.into.offset, r.into.strides);
         continue;
       }
@@ -403,7 +405,10 @@ function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | 
   for (const { tensor, into } of requests) {
     if (!tensor.pending) {
       // Computed on its own while this kernel was built (a sum another request reads).
-      if (into) copyInto(tensor.data, tensor.shape, into.data, into.offset, into.strides);
+      if (into) {
+        forgetOutput(into.data);
+        copyInto(tensor.data, tensor.shape, into.data, into.offset, into.strides);
+      }
       continue;
     }
     // A view of what a kernel run before this one computed (a sum over the batch).

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   add,
+  cat,
   clamp,
   exp,
   gemm,
@@ -18,6 +19,7 @@ import {
   type Tensor,
   tanh,
   tensor,
+  unbind,
 } from '../src/index.ts';
 import { runKernel, setWasmMinElements, WASM_MIN_ELEMENTS } from '../src/kernels/fused.ts';
 import { type KernelIr, planInnerPasses } from '../src/kernels/ir.ts';
@@ -265,6 +267,55 @@ describe('a product read by the next fused kernel where the product left it', ()
     expect(outputAddress(first.data)).toBe(-1);
     expect(outputAddress(second.data)).toBeGreaterThanOrEqual(0);
     expect(gates(first)).toEqual(fromKept);
+  });
+
+  it('reads the rows of the kept result where they are, with the values of a copy', () => {
+    manualSeed(12);
+    const product = gemm(randn([8, 24]), randn([24, 512]));
+    const rows = unbind(product); // views of the product's storage
+    const start = outputAddress(product.data);
+    expect(start).toBeGreaterThanOrEqual(0);
+    expect(outputAddress(rows[3]!.data)).toBe(start + 3 * 512 * 4);
+    expect(outputAddress(new Float32Array(rows[3]!.data))).toBe(-1); // a copy is not a view
+    const gates = (x: Tensor) => Array.from(sigmoid(add(mul(x, 0.5), tanh(x))).data);
+    expect(gates(rows[3]!)).toEqual(gates(tensor(Array.from(rows[3]!.data), { shape: [512] })));
+    // Read in place: a write to the array that is not declared (no bumpVersion) is not seen by the kernel.
+    const before = Array.from(rows[5]!.data);
+    rows[5]!.data.fill(7);
+    expect(Array.from(add(mul(rows[5]!, 1), 0).data)).toEqual(before);
+    expect(outputAddress(product.data)).toBe(start);
+  });
+
+  it('forgets the kept result when a view of it is written, by a kernel or in place', () => {
+    manualSeed(13);
+    const product = gemm(randn([8, 24]), randn([24, 512]));
+    const x = randn([512]);
+    const t = tanh(mul(x, 2));
+    expect(computeInto(t, product.data.subarray(512, 1024))).toBe(true);
+    realize(t);
+    expect(outputAddress(product.data)).toBe(-1);
+    const row1 = Array.from(tanh(mul(tensor(Array.from(x.data)), 2)).data);
+    expect(Array.from(add(product, 0).data.subarray(512, 1024))).toEqual(row1);
+
+    const again = gemm(randn([8, 24]), randn([24, 512]));
+    const rows = unbind(again);
+    expect(outputAddress(again.data)).toBeGreaterThanOrEqual(0);
+    rows[2]!.data.fill(5);
+    rows[2]!.bumpVersion();
+    expect(outputAddress(again.data)).toBe(-1);
+    expect(Array.from(add(again, 0).data.subarray(1024, 1536))).toEqual(new Array(512).fill(5));
+  });
+
+  it('forgets the kept result when parts computed on their own are copied into it', () => {
+    manualSeed(14);
+    const product = gemm(randn([8, 24]), randn([24, 512]));
+    const [x1, x2] = [randn([4, 512, 2]), randn([4, 512, 2])];
+    const parts = cat([sum(x1, 2), sum(x2, 2)], 0); // sums, each computed in a loop of its own, then copied
+    expect(computeInto(parts, product.data)).toBe(true);
+    realize(parts);
+    expect(outputAddress(product.data)).toBe(-1);
+    const expected = [...Array.from(sum(x1, 2).data), ...Array.from(sum(x2, 2).data)];
+    expect(Array.from(add(mul(product, 1), 0).data)).toEqual(expected);
   });
 
   it('forgets the kept copy of a result a fused kernel writes into, in WebAssembly or JavaScript', () => {

@@ -240,21 +240,29 @@ export function layout(...floats: number[]): number[] {
 
 /**
  * Records that `array` (float32, whole) was just copied out of wasm memory from byte `address`: until the
- * next call lays out its buffers there, a fused kernel that reads it reads that copy (`outputAddress`)
- * instead of copying it back in (an LSTM step's gate pre-activations, read right after their product).
+ * next call lays out its buffers there, a fused kernel that reads it, or a view of it, reads that copy
+ * (`outputAddress`) instead of copying it back in (an LSTM step's gate pre-activations, read right after
+ * their product; an SRU's steps, row blocks of the input projection).
  */
 export function keepOutput(array: Float32Array, address: number): void {
   output = { array, address, end: alignUp(address + array.length * 4) };
 }
 
-/** Stops reading `array` from its kept copy (its elements were changed in place). */
+/** Stops reading the kept copy when `array` shares any of its bytes (they were changed in place). */
 export function forgetOutput(array: TypedArray): void {
-  if (output?.array === array) output = null;
+  if (output === null || output.array.buffer !== array.buffer) return;
+  const kept = output.array;
+  const overlap =
+    array.byteOffset < kept.byteOffset + kept.byteLength &&
+    kept.byteOffset < array.byteOffset + array.byteLength;
+  if (overlap) output = null;
 }
 
-/** The byte address of `array`'s contents in wasm memory when it is the kept output, else −1. */
+/** The byte address of `array`'s contents in wasm memory when it is the kept output or a view within it, else −1. */
 export function outputAddress(array: TypedArray): number {
-  return output !== null && output.array === array ? output.address : -1;
+  if (output === null || output.array.buffer !== array.buffer) return -1;
+  const from = array.byteOffset - output.array.byteOffset;
+  return from >= 0 && from + array.byteLength <= output.array.byteLength ? output.address + from : -1;
 }
 
 /**

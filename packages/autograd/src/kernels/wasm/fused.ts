@@ -12,7 +12,8 @@
  *
  * The range of each operand a kernel touches is copied into the WebAssembly memory of the GEMM module
  * (module.ts), past what that keeps there, padded so that a full vector read at a row's last element stays
- * inside; the results are copied out. A product's result just copied out of that memory is read where it is.
+ * inside; the results are copied out. A product's result just copied out of that memory, or a view of it, is
+ * read where it is.
  */
 import type { TypedArray } from '../../dtype.ts';
 import { EXPM1_TAYLOR, LN2_HI, LN2_LO, LOG2E_F32, ROUNDING_F32, TANH_TAYLOR } from '../elementwise.ts';
@@ -203,9 +204,9 @@ function covered(ir: KernelIr, array: number, first: number, end: number): boole
 
 /**
  * Runs a compiled kernel over `arrays`: copies in the range of each that it touches, runs, copies out; an
- * array it only reads that a product just left in memory (`outputAddress`) is read there instead. A range
- * [first, end) placed at byte `place` is passed as the address place − first·size (wrapping i32
- * arithmetic), so that the kernel's element indices need no offset. Returns false, running nothing, when
+ * array it only reads that a product just left in memory, or a view of one (`outputAddress`), is read there
+ * instead. A range [first, end) placed at byte `place` is passed as the address place − first·size
+ * (wrapping i32 arithmetic), so that the kernel's element indices need no offset. Returns false, running nothing, when
  * memory cannot grow enough (the caller runs the JavaScript kernel).
  */
 export function runFused(kernel: WasmFused, arrays: readonly TypedArray[]): boolean {

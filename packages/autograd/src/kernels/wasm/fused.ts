@@ -206,8 +206,8 @@ function covered(ir: KernelIr, array: number, first: number, end: number): boole
  * Runs a compiled kernel over `arrays`: copies in the range of each that it touches, runs, copies out; an
  * array it only reads that a product just left in memory, or a view of one (`outputAddress`), is read there
  * instead. A range [first, end) placed at byte `place` is passed as the address place − first·size
- * (wrapping i32 arithmetic), so that the kernel's element indices need no offset. Returns false, running nothing, when
- * memory cannot grow enough (the caller runs the JavaScript kernel).
+ * (wrapping i32 arithmetic), so that the kernel's element indices need no offset. Returns false, running
+ * nothing, when memory cannot grow enough (the caller runs the JavaScript kernel).
  */
 export function runFused(kernel: WasmFused, arrays: readonly TypedArray[]): boolean {
   const ex = wasmKernels();

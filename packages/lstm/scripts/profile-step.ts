@@ -7,7 +7,12 @@
  *   node --import tsx ../packages/lstm/scripts/profile-step.ts [lstm|forward|gru|user-lstm|user-gru|sru|layernorm|charlm] [iterations]
  *
  * and add `--cpu-prof --cpu-prof-dir=/tmp/prof` before `--import` for a V8 CPU profile (open it in Chrome's
- * DevTools, or sum self time per function from its JSON).
+ * DevTools, or sum self time per function from its JSON). Through tsx every sample lands on line 1 of its
+ * file; for times per line, bundle first, with the esbuild that tsx brings:
+ *
+ *   $(find ../node_modules/.pnpm -path '*esbuild/bin/esbuild' | head -1) ../packages/lstm/scripts/profile-step.ts \
+ *     --bundle --platform=node --format=esm --outfile=/tmp/step.mjs
+ *   node --cpu-prof --cpu-prof-dir=/tmp/prof /tmp/step.mjs layernorm 100
  *
  * Workloads: `lstm` one LSTM layer (batch 32, 50 steps, input 64, hidden 128), a linear head on the last
  * step, MSE, Adam; `forward` its forward pass under noGrad; `gru` the same with a GRU; `user-lstm`,

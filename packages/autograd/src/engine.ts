@@ -240,7 +240,7 @@ export function runBackward(
           // new). The copy is made once every gradient is computed, so that a pending g is computed with
           // the others.
           const previous = t.grad;
-          const added = g;
+          const added = g; // (g is reassigned above: the closure below needs a constant)
           if (previous) t.grad = createGraph ? previous.add(added) : noGrad(() => previous.add(added));
           else {
             t.grad = g;

@@ -305,8 +305,7 @@ export function realizeInto(requests: ReadonlyArray<{ tensor: Tensor; into: Dest
       }
       if ((!p || p.compute || p.op === 'sum' || p.op === 'sumOver') && r.into) {
         // Computed already, or computed on its own (a deferred value; a sum, in its own loop): a copy into place.
-        forgetOutput(r.into.data);
-        copyInto(r.tensor.data, r.tensor.shape, r.into.data, r.into.offset, r.into.strides);
+        copyToDestination(r.tensor, r.into);
         continue;
       }
       const key = groupKey(r.tensor);
@@ -335,6 +334,12 @@ export function realizeInto(requests: ReadonlyArray<{ tensor: Tensor; into: Dest
   const ordered = [...groups.values()].sort((a, b) => size(b) - size(a));
   for (const group of ordered) runGroup(group);
   for (const { tensor, data } of placed) if (tensor.pending) tensor.setStorage(data);
+}
+
+/** Copies computed t into `dest`; a product's copy kept in wasm memory of what it overwrites is dropped. */
+function copyToDestination(t: Tensor, dest: Destination): void {
+  forgetOutput(dest.data);
+  copyInto(t.data, t.shape, dest.data, dest.offset, dest.strides);
 }
 
 /**
@@ -405,10 +410,7 @@ function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | 
   for (const { tensor, into } of requests) {
     if (!tensor.pending) {
       // Computed on its own while this kernel was built (a sum another request reads).
-      if (into) {
-        forgetOutput(into.data);
-        copyInto(tensor.data, tensor.shape, into.data, into.offset, into.strides);
-      }
+      if (into) copyToDestination(tensor, into);
       continue;
     }
     // A view of what a kernel run before this one computed (a sum over the batch).

@@ -1,6 +1,6 @@
 /**
- * Profiling harness for the recurrent training steps of issue 6 (not the benchmark: `pnpm bench lstm charlm`
- * is the reference, beside tfjs). Runs one workload in a loop and prints the median and minimum wall and
+ * Profiling harness for the recurrent training steps (not the benchmark: `pnpm bench lstm charlm` is the
+ * reference, beside tfjs). Runs one workload in a loop and prints the median and minimum wall and
  * CPU time per step, the load average and page faults per step; the CPU figures are the steadier ones on a
  * shared machine. Run from bench/ (whose tsx resolves the workspace packages):
  *

@@ -26,6 +26,9 @@
  * cost more than computing it again. Other intermediates stay pending and are computed again if someone
  * reads them later, from the same realized arguments.
  *
+ * A DAG of the same structure as one realized before (the same step of a recurrent cell, at every time step)
+ * is not walked again: its kernel plan is replayed (see `fingerprint`).
+ *
  * In a backward pass, pending tensors that the pass will read (a sum over the batch, a gradient asked to go
  * to a given place) are computed with the next kernel over their loop (`withKernelSharing`).
  *
@@ -38,8 +41,8 @@
  * without 'unsafe-eval'), fusion turns itself off and every op runs its own kernel.
  */
 import { allocate, type DType, dtypeOf, type TypedArray } from './dtype.ts';
-import { runKernel } from './kernels/fused.ts';
-import type { IrStore, IrValue } from './kernels/ir.ts';
+import { hashNumbers, type Kernel, kernelOf, runCompiled, sameIr, sameNumbers } from './kernels/fused.ts';
+import type { IrStore, IrValue, KernelIr } from './kernels/ir.ts';
 import { sumLanes } from './kernels/reduce.ts';
 import { copyInto } from './kernels/strided.ts';
 import { forgetOutput } from './kernels/wasm/module.ts';
@@ -397,7 +400,39 @@ function dimsIn(t: Tensor, loop: Shape): number[] {
   return t.shape.map((_, j) => (j < loop.length - 1 ? j : -1));
 }
 
+/** A realization's build: its kernel's builder, and the tensors it gives storage, with their arrays. */
+interface Build {
+  b: KernelBuilder;
+  fresh: ReadonlyArray<{ tensor: Tensor; zeroed: boolean }>;
+  arrays: readonly TypedArray[];
+}
+
+/**
+ * Computes the pending tensors of one loop by one kernel: as a plan made before for a DAG of the same
+ * structure says (see `fingerprint`), or built from their DAG, which then makes the plan.
+ */
 function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | null }>): void {
+  const print = fingerprint(requests);
+  const found = print === null ? undefined : findPlan(print);
+  if (found) {
+    if (checkingPlans) checkPlan(found, planOf(print!, buildGroup(requests)));
+    replay(found, print!, requests[0]!.tensor.dtype);
+    return;
+  }
+  const build = buildGroup(requests);
+  const firstSight = print !== null && found === undefined;
+  const plan = firstSight ? planOf(print!, build) : null;
+  if (firstSight) keepPlan(print!, plan);
+  const ir = plan?.ir ?? build.b.ir();
+  if (ir) runCompiled(plan?.kernel ?? kernelOf(ir), ir, build.b.arrays);
+  build.fresh.forEach(({ tensor }, k) => {
+    // (A sum realized on its own during the walk may have computed one already, with the same values.)
+    if (tensor.pending) tensor.setStorage(build.arrays[k]!);
+  });
+}
+
+/** Walks the DAG of `requests` into a kernel's IR and chooses and allocates the tensors it stores. */
+function buildGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | null }>): Build {
   const first = requests[0]!.tensor;
   const loop = loopOf(first);
   const b = new KernelBuilder(loop, first.dtype);
@@ -485,11 +520,215 @@ function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | 
     }
     return data;
   });
-  b.run();
-  fresh.forEach(({ tensor }, k) => {
-    // (A sum realized on its own during the walk may have computed one already, with the same values.)
-    if (tensor.pending) tensor.setStorage(arrays[k]!);
+  const zeroed = (k: number) => given[k] !== null && fresh[k]!.parts.some((part) => part.accumulate);
+  return { b, fresh: fresh.map(({ tensor }, k) => ({ tensor, zeroed: zeroed(k) })), arrays };
+}
+
+/**
+ * A DAG's fingerprint: everything `buildGroup` reads of it, as a list of numbers. A recurrent network realizes
+ * DAGs of one structure at every time step of every training step, and for a small step building the kernel
+ * (walking the DAG into IR, choosing what to store, finding the kernel by its IR's hash) costs more than
+ * running it. The build is a function of the DAG's structure alone: the requests and their destinations; for
+ * each pending tensor, in the order a walk first meets it, its op, params, shape, whether a VJP reads it, how
+ * many pending tensors read it and where it was asked to go; for each computed tensor read, its shape and
+ * which array it reads; the arrays numbered by first sight, so that which reads and writes share an array is
+ * part of it. A DAG whose fingerprint was seen replays the plan its build made (`replay`). A build that
+ * computes part of its DAG on its own (a sum over the last dim in a loop that does not run over it) reads
+ * an array the fingerprint does not know, and makes no plan.
+ */
+interface Fingerprint {
+  key: number[];
+  hash: number;
+  /** The arrays, by number. */
+  arrays: TypedArray[];
+  numbers: Map<TypedArray, number>;
+  /** The pending tensors, in the order first met. */
+  nodes: Tensor[];
+}
+
+/** What a build made of a DAG, to do again for DAGs of the same fingerprint. */
+interface Plan {
+  ir: KernelIr;
+  kernel: Kernel;
+  /** For each array of the kernel: its number in the fingerprint (≥ 0), or ~k for the new array of fresh[k]. */
+  sources: number[];
+  /** Tensors given storage: which node, where in the block (−1: where it was asked to go), zeroed first. */
+  fresh: Array<{ node: number; at: number; zeroed: boolean }>;
+  blockSize: number;
+}
+
+/** Plans by fingerprint hash (a bucket compares keys in full); null: builds of that DAG make no plan. */
+const plans = new Map<number, Array<{ key: number[]; plan: Plan | null }>>();
+let planCount = 0;
+const MAX_PLANS = 4096;
+/** Each op's number in fingerprints. */
+const opNumbers = new Map<string, number>();
+const LEAF = -1;
+const SEEN = -2;
+const NODE = -3;
+/** Tests build every replayed DAG again and compare (see `setPlanChecking`). */
+let checkingPlans = false;
+let replays = 0;
+
+/** Number of realizations computed by replaying a plan so far (for tests and diagnostics). */
+export function planReplayCount(): number {
+  return replays;
+}
+
+/**
+ * Makes every replayed plan be checked against a new build of its DAG (an error if they differ), for tests;
+ * returns the previous setting.
+ */
+export function setPlanChecking(on: boolean): boolean {
+  const previous = checkingPlans;
+  checkingPlans = on;
+  return previous;
+}
+
+/**
+ * The fingerprint of the DAG of `requests`, or null when it has a part the build computes on its own (a sum
+ * over a dim that is not the last, a request computed already or shared by a view). A computed-on-demand
+ * tensor it reads is computed here, where the walk would compute it.
+ */
+function fingerprint(
+  requests: ReadonlyArray<{ tensor: Tensor; into: Destination | null }>,
+): Fingerprint | null {
+  const serial = ++builders;
+  const key: number[] = [requests[0]!.tensor.dtype === 'float32' ? 1 : 2, requests.length];
+  const arrays: TypedArray[] = [];
+  const numbers = new Map<TypedArray, number>();
+  const nodes: Tensor[] = [];
+  const numberOf = (data: TypedArray) => {
+    let n = numbers.get(data);
+    if (n === undefined) {
+      n = arrays.length;
+      arrays.push(data);
+      numbers.set(data, n);
+    }
+    return n;
+  };
+  const list = (xs: readonly number[]) => {
+    key.push(xs.length);
+    for (let i = 0; i < xs.length; i++) key.push(xs[i]!);
+  };
+  const visit = (t: Tensor, asked: boolean): boolean => {
+    const p = t.pending;
+    if (p === null || p.compute) {
+      const data = t.data;
+      key.push(LEAF, numberOf(data), data.BYTES_PER_ELEMENT);
+      list(t.shape);
+      return true;
+    }
+    if (p.walker === serial) {
+      key.push(SEEN, p.walkValue);
+      return true;
+    }
+    if (p.op === 'sumOver') {
+      if (!asked) return false;
+    } else checkArgVersions(p);
+    p.walker = serial;
+    p.walkValue = nodes.length;
+    nodes.push(t);
+    let op = opNumbers.get(p.op);
+    if (op === undefined) opNumbers.set(p.op, (op = opNumbers.size));
+    key.push(NODE, op, p.saved ? 1 : 0, p.uses, p.into ? numberOf(p.into) : -1);
+    list(t.shape);
+    list(p.params);
+    key.push(p.args.length);
+    for (let i = 0; i < p.args.length; i++) if (!visit(p.args[i]!, false)) return false;
+    return true;
+  };
+  for (const { tensor, into } of requests) {
+    const p = tensor.pending;
+    if (p === null || p.compute || (!into && p.op === 'view' && sameLayout(p, tensor))) return null;
+    if (into) {
+      key.push(numberOf(into.data), into.offset);
+      list(into.strides);
+    } else key.push(-1);
+    if (!visit(tensor, true)) return null;
+  }
+  // A tensor computed on demand above may have computed one met before it: then the DAG changed.
+  for (const t of nodes) if (t.pending === null) return null;
+  return { key, hash: hashNumbers(key), arrays, numbers, nodes };
+}
+
+/** The plan for `print`: a plan, null when builds of its DAG make none, undefined when not seen yet. */
+function findPlan(print: Fingerprint): Plan | null | undefined {
+  return plans.get(print.hash)?.find((entry) => sameNumbers(entry.key, print.key))?.plan;
+}
+
+function keepPlan(print: Fingerprint, plan: Plan | null): void {
+  if (planCount >= MAX_PLANS) {
+    plans.clear();
+    planCount = 0;
+  }
+  const bucket = plans.get(print.hash);
+  if (bucket) bucket.push({ key: print.key, plan });
+  else plans.set(print.hash, [{ key: print.key, plan }]);
+  planCount++;
+}
+
+/** The plan of `build`, made from the DAG fingerprinted as `print`; null when it cannot be replayed. */
+function planOf(print: Fingerprint, build: Build): Plan | null {
+  const ir = build.b.ir();
+  if (ir === null) return null;
+  const nodeOf = new Map(print.nodes.map((t, i) => [t, i]));
+  const made = new Map<TypedArray, number>();
+  let blockSize = 0;
+  const fresh: Plan['fresh'] = [];
+  for (let k = 0; k < build.fresh.length; k++) {
+    const { tensor, zeroed } = build.fresh[k]!;
+    const node = nodeOf.get(tensor);
+    if (node === undefined || tensor.pending === null) return null;
+    if (tensor.pending.into) fresh.push({ node, at: -1, zeroed });
+    else {
+      made.set(build.arrays[k]!, k);
+      fresh.push({ node, at: blockSize, zeroed });
+      blockSize += tensor.size;
+    }
+  }
+  const sources: number[] = [];
+  for (const data of build.b.arrays) {
+    const number = print.numbers.get(data);
+    const k = made.get(data);
+    if (number === undefined && k === undefined) return null;
+    sources.push(number ?? ~k!);
+  }
+  return { ir, kernel: kernelOf(ir), sources, fresh, blockSize };
+}
+
+/** Computes the DAG fingerprinted as `print` as `plan` says. */
+function replay(plan: Plan, print: Fingerprint, dtype: DType): void {
+  replays++;
+  const block = allocate(dtype, plan.blockSize);
+  const made = plan.fresh.map(({ node, at, zeroed }) => {
+    const t = print.nodes[node]!;
+    if (at >= 0) return block.subarray(at, at + t.size);
+    const data = t.pending!.into!;
+    if (zeroed) data.fill(0);
+    return data;
   });
+  const arrays = plan.sources.map((n) => (n >= 0 ? print.arrays[n]! : made[~n]!));
+  runCompiled(plan.kernel, plan.ir, arrays);
+  plan.fresh.forEach(({ node }, k) => {
+    const t = print.nodes[node]!;
+    if (t.pending) t.setStorage(made[k]!);
+  });
+}
+
+/** Throws unless a plan replayed and the plan a new build makes are the same (see `setPlanChecking`). */
+function checkPlan(found: Plan, built: Plan | null): void {
+  const same =
+    built !== null &&
+    sameIr(found.ir, built.ir) &&
+    sameNumbers(found.sources, built.sources) &&
+    found.blockSize === built.blockSize &&
+    found.fresh.length === built.fresh.length &&
+    found.fresh.every(
+      (f, k) =>
+        f.node === built.fresh[k]!.node && f.at === built.fresh[k]!.at && f.zeroed === built.fresh[k]!.zeroed,
+    );
+  if (!same) throw new Error('realize: a kernel plan replayed differs from the build of its DAG');
 }
 
 /**
@@ -592,13 +831,14 @@ function tiles(t: Tensor, loop: Shape, parts: readonly Part[]): boolean {
   return offsets.size === t.shape[d]! / loop[d]! && offsets.size === parts.length;
 }
 
-/** Kernel builders made so far (each marks the nodes it walks with its serial). */
+/** Walks made so far, by kernel builders and fingerprints (each marks the nodes it walks with its serial). */
 let builders = 0;
 
 class KernelBuilder {
   private readonly rank: number;
   private readonly f32: boolean;
-  private readonly arrays: TypedArray[] = [];
+  /** The kernel's arrays: array k of its IR is `arrays[k]`. */
+  readonly arrays: TypedArray[] = [];
   private readonly arrayIndex = new Map<TypedArray, number>();
   private readonly values: IrValue[] = [];
   private readonly stores: IrStore[] = [];
@@ -784,9 +1024,10 @@ class KernelBuilder {
     this.stores.push({ array, base: dest.offset, coefs: dest.strides, value: ref, accumulate });
   }
 
-  run(): void {
-    if (this.stores.length === 0) return; // every request was computed already
-    const ir = {
+  /** The kernel's IR, or null when it stores nothing (every request was computed already). */
+  ir(): KernelIr | null {
+    if (this.stores.length === 0) return null;
+    return {
       loop: this.loop,
       f32: this.f32,
       values: this.values,
@@ -794,7 +1035,6 @@ class KernelBuilder {
       arrayCount: this.arrays.length,
       fresh: this.arrays.map((_, k) => this.fresh[k] ?? false),
     };
-    runKernel(ir, this.arrays);
   }
 
   private arrayOf(data: TypedArray): number {

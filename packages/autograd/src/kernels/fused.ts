@@ -72,7 +72,7 @@ function rows(size: number): Float64Array {
 const FUNCTIONS = { sigmoid: sigmoidScalar, erf: erfScalar, P: POW2_F32, rows };
 
 /** A kernel: its JavaScript form, and its WebAssembly form where it has one. */
-interface Kernel {
+export interface Kernel {
   js: (arrays: readonly TypedArray[], F: typeof FUNCTIONS) => void;
   /** Compiled when first run with the WebAssembly backend ready (null: this IR cannot run there). */
   wasm?: WasmFused | null;
@@ -110,7 +110,11 @@ export function fusedKernelRunCount(): number {
 
 /** Runs the kernel of `ir` over `arrays` (array k of the IR is `arrays[k]`), generating it on first use. */
 export function runKernel(ir: KernelIr, arrays: readonly TypedArray[]): void {
-  runs++;
+  runCompiled(kernelOf(ir), ir, arrays);
+}
+
+/** The kernel of `ir`, found by its hash or generated. */
+export function kernelOf(ir: KernelIr): Kernel {
   const hash = irHash(ir);
   let bucket = cache.get(hash);
   let kernel = bucket?.find((entry) => sameIr(entry.ir, ir))?.kernel;
@@ -125,6 +129,12 @@ export function runKernel(ir: KernelIr, arrays: readonly TypedArray[]): void {
     else cache.set(hash, [{ ir, kernel }]);
     cached++;
   }
+  return kernel;
+}
+
+/** Runs `kernel`, generated from `ir` (see `kernelOf`), over `arrays`. */
+export function runCompiled(kernel: Kernel, ir: KernelIr, arrays: readonly TypedArray[]): void {
+  runs++;
   // Below wasmMinElements, copying into WebAssembly memory costs more than it saves.
   if (isWasmEnabled() && elements(ir.loop) >= wasmMinElements) {
     if (kernel.wasm === undefined) kernel.wasm = compileFused(ir);
@@ -175,6 +185,11 @@ function hashWords(h: number, x: number): number {
   return Math.imul(h ^ ((x / 0x100000000) | 0), 0x01000193);
 }
 
+/** A 32-bit hash of a list of numbers (see `hashWords`). */
+export function hashNumbers(xs: readonly number[]): number {
+  return hashList(0x811c9dc5, xs) >>> 0;
+}
+
 function hashList(h: number, xs: readonly number[]): number {
   h = hashWords(h, xs.length);
   for (let i = 0; i < xs.length; i++) h = hashWords(h, xs[i]!);
@@ -182,14 +197,14 @@ function hashList(h: number, xs: readonly number[]): number {
 }
 
 /** Whether two lists of numbers are the same entry by entry (`Object.is`: clamp bounds may be NaN or −0). */
-function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
+export function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
   return true;
 }
 
 /** Whether two IRs generate the same code (a value's level follows from its operands, so it is not compared). */
-function sameIr(a: KernelIr, b: KernelIr): boolean {
+export function sameIr(a: KernelIr, b: KernelIr): boolean {
   if (a.f32 !== b.f32 || a.arrayCount !== b.arrayCount || !sameNumbers(a.loop, b.loop)) return false;
   if (a.values.length !== b.values.length || a.stores.length !== b.stores.length) return false;
   for (let i = 0; i < a.values.length; i++) {

@@ -559,8 +559,9 @@ interface Plan {
 
 /** Plans by fingerprint hash (a bucket compares keys in full); null: builds of that DAG make no plan. */
 const plans = new Map<number, Array<{ key: number[]; plan: Plan | null }>>();
-let planCount = 0;
-const MAX_PLANS = 4096;
+/** The plans' keys and IRs, in numbers: all are dropped past MAX_PLAN_WORDS (~100 MB). */
+let planWords = 0;
+const MAX_PLAN_WORDS = 2 ** 23;
 /** Each op's number in fingerprints. */
 const opNumbers = new Map<string, number>();
 const LEAF = -1;
@@ -588,7 +589,7 @@ export function setPlanChecking(on: boolean): boolean {
 /**
  * The fingerprint of the DAG of `requests`, or null when it has a part the build computes on its own (a sum
  * over a dim that is not the last, a request computed already or shared by a view). A computed-on-demand
- * tensor it reads is computed here, where the walk would compute it.
+ * tensor it reads is computed here, where the walk would compute it; null if that realized pending tensors.
  */
 function fingerprint(
   requests: ReadonlyArray<{ tensor: Tensor; into: Destination | null }>,
@@ -614,7 +615,10 @@ function fingerprint(
   const visit = (t: Tensor, asked: boolean): boolean => {
     const p = t.pending;
     if (p === null || p.compute) {
+      const walks = builders;
       const data = t.data;
+      // Computing it realized part of a DAG (perhaps of this one): the fingerprint may not hold.
+      if (builders !== walks) return false;
       key.push(LEAF, numberOf(data), data.BYTES_PER_ELEMENT);
       list(t.shape);
       return true;
@@ -658,14 +662,15 @@ function findPlan(print: Fingerprint): Plan | null | undefined {
 }
 
 function keepPlan(print: Fingerprint, plan: Plan | null): void {
-  if (planCount >= MAX_PLANS) {
+  const words = print.key.length + (plan ? plan.ir.values.length * 4 + plan.sources.length : 0);
+  if (planWords + words > MAX_PLAN_WORDS) {
     plans.clear();
-    planCount = 0;
+    planWords = 0;
   }
+  planWords += words;
   const bucket = plans.get(print.hash);
   if (bucket) bucket.push({ key: print.key, plan });
   else plans.set(print.hash, [{ key: print.key, plan }]);
-  planCount++;
 }
 
 /** The plan of `build`, made from the DAG fingerprinted as `print`; null when it cannot be replayed. */

@@ -589,7 +589,7 @@ export function setPlanChecking(on: boolean): boolean {
 /**
  * The fingerprint of the DAG of `requests`, or null when it has a part the build computes on its own (a sum
  * over a dim that is not the last, a request computed already or shared by a view). A computed-on-demand
- * tensor it reads is computed here, where the walk would compute it; null if that realized pending tensors.
+ * tensor it reads is computed here, where the walk would compute it.
  */
 function fingerprint(
   requests: ReadonlyArray<{ tensor: Tensor; into: Destination | null }>,
@@ -615,16 +615,15 @@ function fingerprint(
   const visit = (t: Tensor, asked: boolean): boolean => {
     const p = t.pending;
     if (p === null || p.compute) {
-      const walks = builders;
       const data = t.data;
-      // Computing it realized part of a DAG (perhaps of this one): the fingerprint may not hold.
-      if (builders !== walks) return false;
       key.push(LEAF, numberOf(data), data.BYTES_PER_ELEMENT);
       list(t.shape);
       return true;
     }
-    if (p.walker === serial) {
-      key.push(SEEN, p.walkValue);
+    // Met already: marked by this walk, or by a walk nested in it since (a tensor computed on demand).
+    const seen = p.walker === serial ? p.walkValue : p.walker > serial ? nodes.indexOf(t) : -1;
+    if (seen >= 0) {
+      key.push(SEEN, seen);
       return true;
     }
     if (p.op === 'sumOver') {

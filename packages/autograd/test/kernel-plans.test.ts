@@ -8,9 +8,11 @@
 import { describe, expect, it } from 'vitest';
 import {
   add,
+  cat,
   fusedKernelCount,
   manualSeed,
   mul,
+  narrow,
   noGrad,
   randn,
   realize,
@@ -90,6 +92,25 @@ describe('kernel plans', () => {
       sum(y).backward();
       return [s, y, x.grad!, w.grad!];
     });
+  });
+
+  it('replay a DAG that reads a tensor computed on demand, whose computation walks part of the DAG', () => {
+    manualSeed(5);
+    // c is a cat of pending parts, computed when the kernel of y reads it; its parts read s, which y reads
+    // before and after c, so the walk computing c meets s in the middle of y's fingerprint.
+    const f = (a: Tensor) => {
+      const s = add(a, 1);
+      const c = cat([mul(s, 2), tanh(s)], 0);
+      const y = add(mul(s, narrow(c, 0, 2, 2)), s);
+      realize(y);
+      return y;
+    };
+    const inputs = Array.from({ length: 4 }, () => randn([2, 3], { dtype: 'float64' }));
+    withFusion(true, () => f(inputs[0]!));
+    const replays = planReplayCount();
+    expectSameAsUnfused(() => inputs.map(f));
+    // Both kernels of every call: the parts of c, and y.
+    expect(planReplayCount() - replays).toBe(2 * inputs.length);
   });
 
   it('still refuse an argument changed in place after the op was recorded', () => {

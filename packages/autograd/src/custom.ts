@@ -24,7 +24,7 @@ export function customOp(name: string, definition: CustomOpDefinition): (...inpu
     const raw = noGrad(() => definition.forward(...inputs));
     if (!(raw instanceof Tensor)) throw new Error(`${name}: forward must return a Tensor`);
     // A fresh tensor, so that recording never rewires an input the forward returned unchanged.
-    const output = new Tensor(raw.data, raw.shape);
+    const output = new Tensor(raw.data, raw.shape).shareVersion(raw);
     // An int32 result is not differentiable (as PyTorch marks integer outputs of a Function).
     if (output.dtype === 'int32') return output;
     return record(name, inputs, output, (g) => definition.backward(g, inputs, output));

@@ -355,6 +355,7 @@ function shareStorage(t: Tensor): boolean {
   if (p?.op !== 'view' || !sameLayout(p, t)) return false;
   checkArgVersions(p);
   t.setStorage(p.args[0]!.data);
+  t.shareVersion(p.args[0]!);
   return true;
 }
 

@@ -43,11 +43,11 @@ export class Tensor {
   retainsGrad = false;
   /** Gradient hooks, run in order when this tensor's gradient is computed (replaced, never edited). */
   hooks: readonly GradHook[] = NO_HOOKS;
-  /**
-   * Counts in-place changes of the elements (`bumpVersion`): backward and pending computations that read
-   * this tensor before a change refuse to run after it, rather than use the new values silently.
-   */
-  version = 0;
+  /** In-place changes counted here, until this tensor shares its storage's counter (see `version`). */
+  private ownVersion = 0;
+  /** The counter of the storage this tensor shares with others (`shareVersion`), and its value at joining. */
+  private shared: { count: number } | null = null;
+  private joinedAt = 0;
 
   constructor(data: TypedArray, shape: Shape);
   /** A tensor whose elements `pending` computes when they are first read (see lazy.ts). */
@@ -103,8 +103,34 @@ export class Tensor {
    * initialisers call it; code writing `.data` directly should too, or backward cannot tell.
    */
   bumpVersion(): void {
-    this.version++;
+    if (this.shared) this.shared.count++;
+    else this.ownVersion++;
     if (this.storage !== null) forgetOutput(this.storage);
+  }
+
+  /**
+   * Counts in-place changes of the elements (`bumpVersion`): backward and pending computations that read
+   * this tensor before a change refuse to run after it, rather than use the new values silently. Tensors
+   * that share storage (a reshape, rows, `detach`) share the count, as PyTorch's views share their base's:
+   * a change declared on any of them is a change of all.
+   */
+  get version(): number {
+    return this.shared ? this.ownVersion + this.shared.count - this.joinedAt : this.ownVersion;
+  }
+
+  /**
+   * Declares that this tensor reads the storage of `base` (or a part of it): from now on they count their
+   * in-place changes together. Each keeps the version it had, so nothing recorded before reads as changed.
+   */
+  shareVersion(base: Tensor): this {
+    if (base.shared === null) {
+      base.shared = { count: 0 };
+      base.joinedAt = 0;
+    }
+    this.ownVersion = this.version;
+    this.shared = base.shared;
+    this.joinedAt = base.shared.count;
+    return this;
   }
 
   /** Whether the elements are computed (false while pending). */
@@ -127,7 +153,11 @@ export class Tensor {
         `setStorage: a tensor of shape ${fmt(this.shape)} that requires grad cannot hold int32 storage`,
       );
     }
-    if (this.storage !== null) this.version++; // new elements for a computed tensor: an in-place change
+    if (this.storage !== null) {
+      // New elements for a computed tensor: an in-place change of this one, which shares nothing any more.
+      this.ownVersion = this.version + 1;
+      this.shared = null;
+    }
     this.storage = data;
     this.pending = null;
     (this as { dtype: DType }).dtype = dtypeOf(data);

@@ -13,11 +13,14 @@ import {
   mul,
   noGrad,
   pow,
+  realize,
+  reshape,
   sigmoid,
   sin,
   sum,
   type Tensor,
   tensor,
+  unbind,
   valueAndGrad,
   valueAndGrads,
   vjp,
@@ -375,6 +378,14 @@ describe('hooks that edit their gradient in place', () => {
   });
 });
 
+/** A tensor and `share` of it, which reads its storage. */
+function sharing(share: (base: Tensor) => Tensor): [Tensor, Tensor] {
+  const base = tensor([1, 2, 3, 4], { shape: [2, 2] });
+  const alias = share(base);
+  expect(alias.data.buffer).toBe(base.data.buffer);
+  return [base, alias];
+}
+
 describe('version counters', () => {
   it('backward refuses a graph whose saved input was changed in place, naming the op', () => {
     const x = tensor([1, 2, 3], { requiresGrad: true });
@@ -393,6 +404,50 @@ describe('version counters', () => {
     expect(() => y.data).toThrow(
       "realize: argument 0 of the pending 'mul' (shape [2]) was modified in place",
     );
+  });
+
+  it('tensors that share storage share the count: a change declared on either is seen through the other', () => {
+    // Each way of sharing storage, as [the tensor whose storage is shared, the one sharing it]: rows of an
+    // unbind, a reshape, detach, a custom op returning its input, and a pending reshape realized after its
+    // argument, which takes the argument's storage.
+    const shares: Array<[string, () => [Tensor, Tensor]]> = [
+      ['unbind', () => sharing((base) => unbind(base)[1]!)],
+      ['reshape', () => sharing((base) => reshape(base, [4]))],
+      ['detach', () => sharing((base) => detach(base))],
+      ['customOp', () => sharing(customOp('same', { forward: (x) => x, backward: (g) => [g] }))],
+      [
+        'pending reshape',
+        () => {
+          const x = add(tensor([1, 2, 3, 4], { shape: [2, 2] }), 0);
+          const alias = reshape(x, [1, 2, 2]);
+          realize(x);
+          realize(alias);
+          expect(alias.data).toBe(x.data);
+          return [x, alias];
+        },
+      ],
+    ];
+    for (const [how, make] of shares) {
+      for (const changed of ['base', 'alias'] as const) {
+        const [base, alias] = make();
+        const w = tensor([1, 1], { requiresGrad: true });
+        // The alias read by an op that saves it (∂w = alias), then the base (or the alias) changed in place.
+        const y = sum(mul(reshape(alias, [-1, 2]), w));
+        (changed === 'base' ? base : alias).bumpVersion();
+        expect(() => y.backward(), `${how}, ${changed} changed`).toThrow(/was modified in place/);
+      }
+    }
+  });
+
+  it('a tensor given new storage stops sharing the count of the old one', () => {
+    const base = tensor([1, 2, 3, 4], { shape: [2, 2] });
+    const alias = detach(base);
+    alias.setStorage(new Float32Array([5, 6, 7, 8]));
+    const w = tensor([1, 1, 1, 1], { shape: [2, 2], requiresGrad: true });
+    const y = sum(mul(alias, w));
+    base.bumpVersion(); // the old storage changed: not what y read
+    y.backward();
+    expect(values(w.grad)).toEqual([5, 6, 7, 8]);
   });
 
   it('unchanged tensors pass, and a fresh forward after the change works', () => {

@@ -88,7 +88,9 @@ export function reshape(x: Tensor, shape: Shape): Tensor {
   }
   if (shapesEqual(target, x.shape)) return x;
   const y = isFused(x) ? unitDimsView(x, target) : null;
-  return record('reshape', [x], y ?? new Tensor(x.data, target), (g) => [reshape(g, x.shape)]);
+  return record('reshape', [x], y ?? new Tensor(x.data, target).shareVersion(x), (g) => [
+    reshape(g, x.shape),
+  ]);
 }
 
 /**
@@ -241,7 +243,7 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
 /** Rows start … start+length−1 of a computed tensor, sharing its storage, as a tensor of `shape`. */
 function rows(x: Tensor, start: number, length: number, shape: Shape): Tensor {
   const row = sizeOf(x.shape.slice(1));
-  return new Tensor(x.data.subarray(start * row, (start + length) * row), shape);
+  return new Tensor(x.data.subarray(start * row, (start + length) * row), shape).shareVersion(x);
 }
 
 /**
@@ -614,10 +616,10 @@ export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): 
   return record('scatterAdd', [x, src], y, (g) => [g, src.requiresGrad ? gather(g, d, index) : null]);
 }
 
-/** The same values, cut from the graph: no gradient flows through. Shares storage. */
+/** The same values, cut from the graph: no gradient flows through. Shares storage (and its version count). */
 export function detach(x: Tensor): Tensor {
   checkTensor('detach', x);
-  return new Tensor(x.data, x.shape);
+  return new Tensor(x.data, x.shape).shareVersion(x);
 }
 
 /** A copy with its own storage.  ∂: identity. */

@@ -413,7 +413,20 @@ interface Build {
  * structure says (see `fingerprint`), or built from their DAG, which then makes the plan.
  */
 function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | null }>): void {
-  const print = fingerprint(requests);
+  // Realizations nested in this one (a tensor computed on demand) write their fingerprints a level deeper.
+  depth++;
+  try {
+    runGroupAt(requests, depth - 1);
+  } finally {
+    depth--;
+  }
+}
+
+function runGroupAt(
+  requests: ReadonlyArray<{ tensor: Tensor; into: Destination | null }>,
+  level: number,
+): void {
+  const print = fingerprint(requests, level);
   const found = print === null ? undefined : findPlan(print);
   if (found) {
     if (checkingPlans) checkPlan(found, planOf(print!, buildGroup(requests)));
@@ -538,7 +551,9 @@ function buildGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination 
  * an array the fingerprint does not know, and makes no plan.
  */
 interface Fingerprint {
-  key: number[];
+  /** The key, in a scratch buffer: `key.subarray(0, length)`; kept plans copy it (`keepPlan`). */
+  key: Float64Array;
+  length: number;
   hash: number;
   /** The arrays, by number. */
   arrays: TypedArray[];
@@ -559,12 +574,18 @@ interface Plan {
 }
 
 /** Plans by fingerprint hash (a bucket compares keys in full); null: builds of that DAG make no plan. */
-const plans = new Map<number, Array<{ key: number[]; plan: Plan | null }>>();
+const plans = new Map<number, Array<{ key: Float64Array; plan: Plan | null }>>();
 /** The plans' keys and IRs, in numbers: all are dropped past MAX_PLAN_WORDS (~100 MB). */
 let planWords = 0;
 const MAX_PLAN_WORDS = 2 ** 23;
 /** Each op's number in fingerprints. */
 const opNumbers = new Map<string, number>();
+/**
+ * Where fingerprints are written, one buffer per depth of nested realizations (a fingerprint or a build can
+ * compute a tensor whose realization takes one): most DAGs were seen before, and their key is only compared.
+ */
+const scratch: Float64Array[] = [];
+let depth = 0;
 const LEAF = -1;
 const SEEN = -2;
 const NODE = -3;
@@ -594,9 +615,23 @@ export function setPlanChecking(on: boolean): boolean {
  */
 function fingerprint(
   requests: ReadonlyArray<{ tensor: Tensor; into: Destination | null }>,
+  level: number,
 ): Fingerprint | null {
   const serial = ++builders;
-  const key: number[] = [requests[0]!.tensor.dtype === 'float32' ? 1 : 2, requests.length];
+  let key = (scratch[level] ??= new Float64Array(1024));
+  let length = 0;
+  const push = (x: number) => {
+    if (length === key.length) {
+      const larger = new Float64Array(2 * key.length);
+      larger.set(key);
+      key = scratch[level] = larger;
+    }
+    key[length++] = x;
+  };
+  const list = (xs: readonly number[]) => {
+    push(xs.length);
+    for (let i = 0; i < xs.length; i++) push(xs[i]!);
+  };
   const arrays: TypedArray[] = [];
   const numbers = new Map<TypedArray, number>();
   const nodes: Tensor[] = [];
@@ -609,22 +644,21 @@ function fingerprint(
     }
     return n;
   };
-  const list = (xs: readonly number[]) => {
-    key.push(xs.length);
-    for (let i = 0; i < xs.length; i++) key.push(xs[i]!);
-  };
   const visit = (t: Tensor, asked: boolean): boolean => {
     const p = t.pending;
     if (p === null || p.compute) {
       const data = t.data;
-      key.push(LEAF, numberOf(data), data.BYTES_PER_ELEMENT);
+      push(LEAF);
+      push(numberOf(data));
+      push(data.BYTES_PER_ELEMENT);
       list(t.shape);
       return true;
     }
     // Met already: marked by this walk, or by a walk nested in it since (a tensor computed on demand).
     const seen = p.walker === serial ? p.walkValue : p.walker > serial ? nodes.indexOf(t) : -1;
     if (seen >= 0) {
-      key.push(SEEN, seen);
+      push(SEEN);
+      push(seen);
       return true;
     }
     if (p.op === 'sumOver') {
@@ -635,42 +669,60 @@ function fingerprint(
     nodes.push(t);
     let op = opNumbers.get(p.op);
     if (op === undefined) opNumbers.set(p.op, (op = opNumbers.size));
-    key.push(NODE, op, p.saved ? 1 : 0, p.uses, p.into ? numberOf(p.into) : -1);
+    push(NODE);
+    push(op);
+    push(p.saved ? 1 : 0);
+    push(p.uses);
+    push(p.into ? numberOf(p.into) : -1);
     list(t.shape);
     list(p.params);
-    key.push(p.args.length);
+    push(p.args.length);
     for (let i = 0; i < p.args.length; i++) if (!visit(p.args[i]!, false)) return false;
     return true;
   };
+  push(requests[0]!.tensor.dtype === 'float32' ? 1 : 2);
+  push(requests.length);
   for (const { tensor, into } of requests) {
     const p = tensor.pending;
     if (p === null || p.compute || (!into && p.op === 'view' && sameLayout(p, tensor))) return null;
     if (into) {
-      key.push(numberOf(into.data), into.offset);
+      push(numberOf(into.data));
+      push(into.offset);
       list(into.strides);
-    } else key.push(-1);
+    } else push(-1);
     if (!visit(tensor, true)) return null;
   }
   // A tensor computed on demand above may have computed one met before it: then the DAG changed.
   for (const t of nodes) if (t.pending === null) return null;
-  return { key, hash: hashNumbers(key), arrays, numbers, nodes };
+  return { key, length, hash: hashNumbers(key, length), arrays, numbers, nodes };
 }
 
 /** The plan for `print`: a plan, null when builds of its DAG make none, undefined when not seen yet. */
 function findPlan(print: Fingerprint): Plan | null | undefined {
-  return plans.get(print.hash)?.find((entry) => sameNumbers(entry.key, print.key))?.plan;
+  const bucket = plans.get(print.hash);
+  if (bucket === undefined) return undefined;
+  for (const entry of bucket) if (sameKey(entry.key, print)) return entry.plan;
+  return undefined;
+}
+
+/** Whether a kept key is `print`'s (`Object.is`: a clamp's bounds may be NaN or −0). */
+function sameKey(key: Float64Array, print: Fingerprint): boolean {
+  if (key.length !== print.length) return false;
+  for (let i = 0; i < key.length; i++) if (!Object.is(key[i], print.key[i])) return false;
+  return true;
 }
 
 function keepPlan(print: Fingerprint, plan: Plan | null): void {
-  const words = print.key.length + (plan ? plan.ir.values.length * 4 + plan.sources.length : 0);
+  const words = print.length + (plan ? plan.ir.values.length * 4 + plan.sources.length : 0);
   if (planWords + words > MAX_PLAN_WORDS) {
     plans.clear();
     planWords = 0;
   }
   planWords += words;
+  const key = print.key.slice(0, print.length);
   const bucket = plans.get(print.hash);
-  if (bucket) bucket.push({ key: print.key, plan });
-  else plans.set(print.hash, [{ key: print.key, plan }]);
+  if (bucket) bucket.push({ key, plan });
+  else plans.set(print.hash, [{ key, plan }]);
 }
 
 /** The plan of `build`, made from the DAG fingerprinted as `print`; null when it cannot be replayed. */

@@ -185,9 +185,11 @@ function hashWords(h: number, x: number): number {
   return Math.imul(h ^ ((x / 0x100000000) | 0), 0x01000193);
 }
 
-/** A 32-bit hash of a list of numbers (see `hashWords`). */
-export function hashNumbers(xs: readonly number[]): number {
-  return hashList(0x811c9dc5, xs) >>> 0;
+/** A 32-bit hash of the first `length` numbers of `xs` (see `hashWords`). */
+export function hashNumbers(xs: Float64Array, length: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < length; i++) h = hashWords(h, xs[i]!);
+  return h >>> 0;
 }
 
 function hashList(h: number, xs: readonly number[]): number {

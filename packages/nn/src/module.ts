@@ -13,10 +13,14 @@ function setStorage(p: Parameter, value: Tensor): void {
   p.setStorage(value.data);
 }
 
-/** A tensor that is a learnable parameter of a module: a leaf with `requiresGrad` set. */
+/**
+ * A tensor that is a learnable parameter of a module: a leaf with `requiresGrad` set. It shares the storage
+ * of `value` (and so its count of in-place changes), as `torch.nn.Parameter` does.
+ */
 export class Parameter extends Tensor {
   constructor(value: Tensor, requiresGrad = true) {
     super(value.data, value.shape);
+    this.shareVersion(value);
     if (requiresGrad && this.dtype === 'int32') {
       throw new Error(
         `Parameter: an int32 tensor of shape [${value.shape}] cannot be trained (only floating point tensors can require gradients); convert it with .to('float32'), or pass requiresGrad false`,

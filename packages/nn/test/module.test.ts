@@ -1,4 +1,4 @@
-import { manualSeed, noGrad, randn, type Tensor, tensor, zeros } from '@tensorloom/autograd';
+import { manualSeed, mul, noGrad, randn, sum, type Tensor, tensor, zeros } from '@tensorloom/autograd';
 import { describe, expect, it } from 'vitest';
 import {
   Adam,
@@ -347,5 +347,20 @@ describe('Module: modes, dtype and gradients', () => {
 
   it('counts Embedding parameters', () => {
     expect(new Embedding(10, 3).numParameters()).toBe(30);
+  });
+});
+
+describe('Parameter', () => {
+  it('shares the storage of its value and its count of in-place changes', () => {
+    const value = tensor([1, 2]);
+    const p = new Parameter(value);
+    expect(p.data).toBe(value.data);
+    const w = tensor([3, 4], { requiresGrad: true });
+    const y = sum(mul(value, w)); // saves value for ∂w
+    noGrad(() => {
+      p.data[0] = 5;
+      p.bumpVersion(); // an optimizer step on the parameter changes what y read
+    });
+    expect(() => y.backward()).toThrow(/was modified in place/);
   });
 });

@@ -401,11 +401,10 @@ function dimsIn(t: Tensor, loop: Shape): number[] {
   return t.shape.map((_, j) => (j < loop.length - 1 ? j : -1));
 }
 
-/** A realization's build: its kernel's builder, and the tensors it gives storage, with their arrays. */
+/** A realization's build: its kernel's builder, and the tensors it gives storage, each with its array. */
 interface Build {
   b: KernelBuilder;
-  fresh: ReadonlyArray<{ tensor: Tensor; zeroed: boolean }>;
-  arrays: readonly TypedArray[];
+  fresh: ReadonlyArray<{ tensor: Tensor; data: TypedArray; zeroed: boolean }>;
 }
 
 /**
@@ -414,35 +413,28 @@ interface Build {
  */
 function runGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination | null }>): void {
   // Realizations nested in this one (a tensor computed on demand) write their fingerprints a level deeper.
-  depth++;
+  const level = depth++;
   try {
-    runGroupAt(requests, depth - 1);
+    const print = fingerprint(requests, level);
+    const found = print === null ? undefined : findPlan(print);
+    if (found) {
+      if (checkingPlans) checkPlan(found, planOf(print!, buildGroup(requests)));
+      replay(found, print!, requests[0]!.tensor.dtype);
+      return;
+    }
+    const build = buildGroup(requests);
+    const firstSight = print !== null && found === undefined;
+    const plan = firstSight ? planOf(print!, build) : null;
+    if (firstSight) keepPlan(print!, plan);
+    const ir = plan?.ir ?? build.b.ir();
+    if (ir) runCompiled(plan?.kernel ?? kernelOf(ir), ir, build.b.arrays);
+    for (const { tensor, data } of build.fresh) {
+      // (A sum realized on its own during the walk may have computed one already, with the same values.)
+      if (tensor.pending) tensor.setStorage(data);
+    }
   } finally {
     depth--;
   }
-}
-
-function runGroupAt(
-  requests: ReadonlyArray<{ tensor: Tensor; into: Destination | null }>,
-  level: number,
-): void {
-  const print = fingerprint(requests, level);
-  const found = print === null ? undefined : findPlan(print);
-  if (found) {
-    if (checkingPlans) checkPlan(found, planOf(print!, buildGroup(requests)));
-    replay(found, print!, requests[0]!.tensor.dtype);
-    return;
-  }
-  const build = buildGroup(requests);
-  const firstSight = print !== null && found === undefined;
-  const plan = firstSight ? planOf(print!, build) : null;
-  if (firstSight) keepPlan(print!, plan);
-  const ir = plan?.ir ?? build.b.ir();
-  if (ir) runCompiled(plan?.kernel ?? kernelOf(ir), ir, build.b.arrays);
-  build.fresh.forEach(({ tensor }, k) => {
-    // (A sum realized on its own during the walk may have computed one already, with the same values.)
-    if (tensor.pending) tensor.setStorage(build.arrays[k]!);
-  });
 }
 
 /** Walks the DAG of `requests` into a kernel's IR and chooses and allocates the tensors it stores. */
@@ -535,7 +527,7 @@ function buildGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination 
     return data;
   });
   const zeroed = (k: number) => given[k] !== null && fresh[k]!.parts.some((part) => part.accumulate);
-  return { b, fresh: fresh.map(({ tensor }, k) => ({ tensor, zeroed: zeroed(k) })), arrays };
+  return { b, fresh: fresh.map(({ tensor }, k) => ({ tensor, data: arrays[k]!, zeroed: zeroed(k) })) };
 }
 
 /**
@@ -551,9 +543,8 @@ function buildGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination 
  * an array the fingerprint does not know, and makes no plan.
  */
 interface Fingerprint {
-  /** The key, in a scratch buffer: `key.subarray(0, length)`; kept plans copy it (`keepPlan`). */
+  /** The key: a view of a scratch buffer, which kept plans copy (`keepPlan`). */
   key: Float64Array;
-  length: number;
   hash: number;
   /** The arrays, by number. */
   arrays: TypedArray[];
@@ -694,32 +685,26 @@ function fingerprint(
   }
   // A tensor computed on demand above may have computed one met before it: then the DAG changed.
   for (const t of nodes) if (t.pending === null) return null;
-  return { key, length, hash: hashNumbers(key, length), arrays, numbers, nodes };
+  const view = key.subarray(0, length);
+  return { key: view, hash: hashNumbers(view), arrays, numbers, nodes };
 }
 
 /** The plan for `print`: a plan, null when builds of its DAG make none, undefined when not seen yet. */
 function findPlan(print: Fingerprint): Plan | null | undefined {
   const bucket = plans.get(print.hash);
   if (bucket === undefined) return undefined;
-  for (const entry of bucket) if (sameKey(entry.key, print)) return entry.plan;
+  for (const entry of bucket) if (sameNumbers(entry.key, print.key)) return entry.plan;
   return undefined;
 }
 
-/** Whether a kept key is `print`'s (`Object.is`: a clamp's bounds may be NaN or −0). */
-function sameKey(key: Float64Array, print: Fingerprint): boolean {
-  if (key.length !== print.length) return false;
-  for (let i = 0; i < key.length; i++) if (!Object.is(key[i], print.key[i])) return false;
-  return true;
-}
-
 function keepPlan(print: Fingerprint, plan: Plan | null): void {
-  const words = print.length + (plan ? plan.ir.values.length * 4 + plan.sources.length : 0);
+  const words = print.key.length + (plan ? plan.ir.values.length * 4 + plan.sources.length : 0);
   if (planWords + words > MAX_PLAN_WORDS) {
     plans.clear();
     planWords = 0;
   }
   planWords += words;
-  const key = print.key.slice(0, print.length);
+  const key = print.key.slice();
   const bucket = plans.get(print.hash);
   if (bucket) bucket.push({ key, plan });
   else plans.set(print.hash, [{ key, plan }]);
@@ -734,12 +719,12 @@ function planOf(print: Fingerprint, build: Build): Plan | null {
   let blockSize = 0;
   const fresh: Plan['fresh'] = [];
   for (let k = 0; k < build.fresh.length; k++) {
-    const { tensor, zeroed } = build.fresh[k]!;
+    const { tensor, data, zeroed } = build.fresh[k]!;
     const node = nodeOf.get(tensor);
     if (node === undefined || tensor.pending === null) return null;
     if (tensor.pending.into) fresh.push({ node, at: -1, zeroed });
     else {
-      made.set(build.arrays[k]!, k);
+      made.set(data, k);
       fresh.push({ node, at: blockSize, zeroed });
       blockSize += tensor.size;
     }

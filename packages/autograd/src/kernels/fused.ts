@@ -185,21 +185,19 @@ function hashWords(h: number, x: number): number {
   return Math.imul(h ^ ((x / 0x100000000) | 0), 0x01000193);
 }
 
-/** A 32-bit hash of the first `length` numbers of `xs` (see `hashWords`). */
-export function hashNumbers(xs: Float64Array, length: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < length; i++) h = hashWords(h, xs[i]!);
-  return h >>> 0;
+/** A 32-bit hash of a list of numbers (see `hashWords`). */
+export function hashNumbers(xs: ArrayLike<number>): number {
+  return hashList(0x811c9dc5, xs) >>> 0;
 }
 
-function hashList(h: number, xs: readonly number[]): number {
+function hashList(h: number, xs: ArrayLike<number>): number {
   h = hashWords(h, xs.length);
   for (let i = 0; i < xs.length; i++) h = hashWords(h, xs[i]!);
   return h;
 }
 
 /** Whether two lists of numbers are the same entry by entry (`Object.is`: clamp bounds may be NaN or −0). */
-export function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
+export function sameNumbers(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
   return true;

@@ -41,7 +41,15 @@
  * without 'unsafe-eval'), fusion turns itself off and every op runs its own kernel.
  */
 import { allocate, type DType, dtypeOf, type TypedArray } from './dtype.ts';
-import { hashNumbers, type Kernel, kernelOf, runCompiled, sameIr, sameNumbers } from './kernels/fused.ts';
+import {
+  hashInt32s,
+  type Kernel,
+  kernelOf,
+  runCompiled,
+  sameInt32s,
+  sameIr,
+  sameNumbers,
+} from './kernels/fused.ts';
 import type { IrStore, IrValue, KernelIr } from './kernels/ir.ts';
 import { sumLanes } from './kernels/reduce.ts';
 import { copyInto } from './kernels/strided.ts';
@@ -543,8 +551,11 @@ function buildGroup(requests: ReadonlyArray<{ tensor: Tensor; into: Destination 
  * an array the fingerprint does not know, and makes no plan.
  */
 interface Fingerprint {
-  /** The key: a view of a scratch buffer, which kept plans copy (`keepPlan`). */
-  key: Float64Array;
+  /**
+   * The key, as the 32-bit words of its numbers' float64 bits (equal keys are equal bit for bit, −0 and NaN
+   * bounds included): a view of a scratch buffer, which kept plans copy (`keepPlan`).
+   */
+  key: Int32Array;
   hash: number;
   /** The arrays, by number. */
   arrays: TypedArray[];
@@ -565,7 +576,7 @@ interface Plan {
 }
 
 /** Plans by fingerprint hash (a bucket compares keys in full); null: builds of that DAG make no plan. */
-const plans = new Map<number, Array<{ key: Float64Array; plan: Plan | null }>>();
+const plans = new Map<number, Array<{ key: Int32Array; plan: Plan | null }>>();
 /** The plans' keys and IRs, in numbers: all are dropped past MAX_PLAN_WORDS (~100 MB). */
 let planWords = 0;
 const MAX_PLAN_WORDS = 2 ** 23;
@@ -685,20 +696,20 @@ function fingerprint(
   }
   // A tensor computed on demand above may have computed one met before it: then the DAG changed.
   for (const t of nodes) if (t.pending === null) return null;
-  const view = key.subarray(0, length);
-  return { key: view, hash: hashNumbers(view), arrays, numbers, nodes };
+  const words = new Int32Array(key.buffer, 0, 2 * length);
+  return { key: words, hash: hashInt32s(words), arrays, numbers, nodes };
 }
 
 /** The plan for `print`: a plan, null when builds of its DAG make none, undefined when not seen yet. */
 function findPlan(print: Fingerprint): Plan | null | undefined {
   const bucket = plans.get(print.hash);
   if (bucket === undefined) return undefined;
-  for (const entry of bucket) if (sameNumbers(entry.key, print.key)) return entry.plan;
+  for (const entry of bucket) if (sameInt32s(entry.key, print.key)) return entry.plan;
   return undefined;
 }
 
 function keepPlan(print: Fingerprint, plan: Plan | null): void {
-  const words = print.key.length + (plan ? plan.ir.values.length * 4 + plan.sources.length : 0);
+  const words = print.key.length / 2 + (plan ? plan.ir.values.length * 4 + plan.sources.length : 0);
   if (planWords + words > MAX_PLAN_WORDS) {
     plans.clear();
     planWords = 0;

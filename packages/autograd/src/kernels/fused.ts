@@ -185,15 +185,27 @@ function hashWords(h: number, x: number): number {
   return Math.imul(h ^ ((x / 0x100000000) | 0), 0x01000193);
 }
 
-/** A 32-bit hash of a list of numbers (see `hashWords`). */
-export function hashNumbers(xs: ArrayLike<number>): number {
-  return hashList(0x811c9dc5, xs) >>> 0;
-}
-
-function hashList(h: number, xs: ArrayLike<number>): number {
+function hashList(h: number, xs: readonly number[]): number {
   h = hashWords(h, xs.length);
   for (let i = 0; i < xs.length; i++) h = hashWords(h, xs[i]!);
   return h;
+}
+
+/**
+ * A 32-bit hash (FNV-1a) of a list of 32-bit words: of a list of numbers through the words of its float64
+ * bits, so that hashing it reads integers only (reading doubles from a list of any numbers would box them).
+ */
+export function hashInt32s(words: Int32Array): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i]!, 0x01000193);
+  return h >>> 0;
+}
+
+/** Whether two lists of 32-bit words are the same. */
+export function sameInt32s(a: Int32Array, b: Int32Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Whether two lists of numbers are the same entry by entry (`Object.is`: clamp bounds may be NaN or −0). */

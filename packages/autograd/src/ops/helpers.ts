@@ -32,10 +32,11 @@ function describe(x: unknown): string {
  * keep).
  */
 export function coerce(op: string, ...xs: TensorLike[]): Tensor[] {
-  if (sameFloatTensors(xs)) return xs; // the common case: nothing to promote, nothing to allocate
+  // Plain loops, no closures: ops with a number operand (1 − σ, x · 0.5) take this path at every step.
   let dtype: DType | null = null;
-  xs.forEach((x, i) => {
-    if (typeof x === 'number') return;
+  for (let i = 0; i < xs.length; i++) {
+    const x = xs[i]!;
+    if (typeof x === 'number') continue;
     checkTensor(op, x, `argument ${i}`);
     const joined: DType | null = dtype === null ? x.dtype : promote(dtype, x.dtype);
     if (joined === null) {
@@ -47,13 +48,19 @@ export function coerce(op: string, ...xs: TensorLike[]): Tensor[] {
       );
     }
     dtype = joined;
-  });
+  }
   let common: DType = dtype ?? 'float32';
   for (const x of xs) if (typeof x === 'number') common = promoteScalar(common, x);
-  return xs.map((x) => {
-    if (typeof x !== 'number') return x.dtype === common ? x : widen(x, common);
-    return scalar(common, common === 'int32' ? toInt32(op, x, 'a number meeting an int32 tensor') : x);
-  });
+  // The rest array is the caller's to keep: converted in place.
+  const out = xs as Tensor[];
+  for (let i = 0; i < xs.length; i++) {
+    const x = xs[i]!;
+    if (typeof x !== 'number') {
+      if (x.dtype !== common) out[i] = widen(x, common);
+    } else
+      out[i] = scalar(common, common === 'int32' ? toInt32(op, x, 'a number meeting an int32 tensor') : x);
+  }
+  return out;
 }
 
 /**
@@ -79,16 +86,6 @@ function scalar(dtype: DType, x: number): Tensor {
   if (SCALARS[dtype].size >= MAX_SCALARS) SCALARS[dtype].clear();
   SCALARS[dtype].set(x, t);
   return t;
-}
-
-function sameFloatTensors(xs: readonly TensorLike[]): xs is Tensor[] {
-  const first = xs[0];
-  if (!(first instanceof Tensor) || first.dtype === 'int32') return false;
-  for (let i = 1; i < xs.length; i++) {
-    const x = xs[i];
-    if (!(x instanceof Tensor) || x.dtype !== first.dtype) return false;
-  }
-  return true;
 }
 
 /**

@@ -819,11 +819,12 @@ const MAX_RECOMPUTE = 16;
 
 /**
  * Whether t is cheaper to compute again where it is read than to store: at most MAX_RECOMPUTE ops of CHEAP
- * from computed tensors, at most one of them as large as t and none read in part (a reader loads it in
- * place of t; more would cost more loads than the store saves), and from row sums computed in this kernel
- * (`sums`, stored then). A layer norm's x − mean and (x − mean)/σ qualify; an LSTM's carried cell
- * gradient, a sum of products of four stored arrays, does not. Returns the row sums to store, or null to
- * store t itself.
+ * from computed tensors, at most one of them as large as t (a reader loads it in place of t; more would
+ * cost more loads than the store saves), and from row sums computed in this kernel (`sums`, stored then).
+ * A layer norm's x − mean and (x − mean)/σ qualify, and so does a chunk of a computed array (an SRU's x̃, a
+ * view of its input projection): storing it would copy what is stored already, into new storage, which
+ * costs more than loading the range it spans again. An LSTM's carried cell gradient, a sum of products of
+ * four stored arrays, does not. Returns the row sums to store, or null to store t itself.
  */
 function cheapToRecompute(
   t: Tensor,
@@ -848,8 +849,6 @@ function cheapToRecompute(
       return true;
     }
     if (!CHEAP.has(p.op) || ++ops > MAX_RECOMPUTE) return false;
-    // A part of a larger computed array (a chunk of a product): a reader would copy in the range it spans.
-    if (p.op === 'view' && !isFused(p.args[0]!) && p.args[0]!.size > u.size) return false;
     return p.args.every(visit);
   };
   return visit(t) ? needed : null;

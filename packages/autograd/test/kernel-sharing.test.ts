@@ -131,7 +131,7 @@ describe('what a realization stores', () => {
     expect(run(true)).toEqual(run(false));
   });
 
-  it('stores what takes several stored arrays, or part of one, to compute again', () => {
+  it('stores what takes several stored arrays to compute again, not what a part of one gives', () => {
     manualSeed(8);
     const [a, b, c, d] = [randn([4, 6]), randn([4, 6]), randn([4, 12]), randn([4, 6])];
     const w = randn([6], { requiresGrad: true });
@@ -140,7 +140,8 @@ describe('what a realization stores', () => {
     const fromPart = add(left, 1);
     const outs = [mul(fromThree, w), mul(fromPart, w)];
     realize(...outs);
-    expect([isFused(fromThree), isFused(fromPart)]).toEqual([false, false]);
+    // A chunk of c plus one is computed again where backward reads it: storing it would copy part of c.
+    expect([isFused(fromThree), isFused(fromPart)]).toEqual([false, true]);
   });
 });
 

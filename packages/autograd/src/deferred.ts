@@ -38,7 +38,11 @@ function fromTerms(list: ReadonlyArray<readonly [Tensor, Tensor]>): Tensor {
   const t = new Tensor(
     null,
     [m, n],
-    deferredNode(() => stackedProduct(list, m, n)),
+    deferredNode(() => {
+      // Computed: no term can join any more, and the terms (every step's X_t and Y_t) are let go.
+      terms.delete(t);
+      return stackedProduct(list, m, n);
+    }),
     x0.dtype,
   );
   terms.set(t, list);

@@ -1,8 +1,11 @@
 /**
  * Profiling harness for the recurrent training steps (not the benchmark: `pnpm bench lstm charlm` is the
  * reference, beside tfjs). Runs one workload in a loop and prints the median and minimum wall and
- * CPU time per step, the load average and page faults per step; the CPU figures are the steadier ones on a
- * shared machine. Run from bench/ (whose tsx resolves the workspace packages):
+ * CPU time per step, the load average, page faults per step, and the garbage collections per step with their
+ * pauses (scavenges: the young generation, which V8 also starts when new typed arrays reach some megabytes;
+ * mark-compacts: the whole heap). The CPU figures are the steadier ones on a shared machine; the medians
+ * carry the collections (a page fault costs ~10 µs on the VMs measured here, so faults matter too). Run from
+ * bench/ (whose tsx resolves the workspace packages):
  *
  *   node --import tsx ../packages/lstm/scripts/profile-step.ts [lstm|forward|gru|user-lstm|user-gru|sru|layernorm|charlm] [iterations]
  *
@@ -22,6 +25,7 @@
  * Adam. `FUSION=0` in the environment runs every elementwise op unfused.
  */
 import { loadavg } from 'node:os';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import {
   fusedKernelRunCount,
   manualSeed,
@@ -117,6 +121,21 @@ const faults0 = process.resourceUsage().minorPageFault;
 const kernels0 = fusedKernelRunCount();
 const wall: number[] = [];
 const cpu: number[] = [];
+// Collections during the timed steps, by kind: count and pause time (V8 reports them after the fact).
+const collections = { scavenges: 0, scavengeMs: 0, markCompacts: 0, markCompactMs: 0 };
+const gcObserver = new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    const { kind } = entry.detail as { kind: number };
+    if (kind === constants.NODE_PERFORMANCE_GC_MINOR) {
+      collections.scavenges++;
+      collections.scavengeMs += entry.duration;
+    } else if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+      collections.markCompacts++;
+      collections.markCompactMs += entry.duration;
+    }
+  }
+});
+gcObserver.observe({ entryTypes: ['gc'] });
 let last = 0;
 for (let i = 0; i < iterations; i++) {
   const c0 = process.cpuUsage();
@@ -127,6 +146,8 @@ for (let i = 0; i < iterations; i++) {
   cpu.push((c.user + c.system) / 1000);
 }
 const faults = (process.resourceUsage().minorPageFault - faults0) / iterations;
+await new Promise((resolve) => setTimeout(resolve, 0)); // the observer's entries arrive in a later task
+gcObserver.disconnect();
 const kernels = (fusedKernelRunCount() - kernels0) / iterations;
 const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
 const median = (xs: number[]) => sorted(xs)[xs.length >> 1]!;
@@ -136,5 +157,7 @@ const ms = (v: number) => v.toFixed(2);
 console.log(
   `${workload}: wall median ${ms(median(wall))} ms (min ${ms(min(wall))}), ` +
     `cpu median ${ms(median(cpu))} ms (p20 ${ms(p20(cpu))}, min ${ms(min(cpu))}), ` +
-    `load ${loadavg()[0]!.toFixed(2)}, ${faults.toFixed(0)} page faults/step, ${kernels.toFixed(0)} fused kernels/step, loss ${last.toFixed(5)}`,
+    `load ${loadavg()[0]!.toFixed(2)}, ${faults.toFixed(0)} page faults/step, ${kernels.toFixed(0)} fused kernels/step, loss ${last.toFixed(5)}; ` +
+    `per step: ${(collections.scavenges / iterations).toFixed(2)} scavenges (${ms(collections.scavengeMs / iterations)} ms), ` +
+    `${(collections.markCompacts / iterations).toFixed(2)} mark-compacts (${ms(collections.markCompactMs / iterations)} ms)`,
 );

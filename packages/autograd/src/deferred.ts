@@ -14,11 +14,18 @@ import { wasmGemmStacked } from './kernels/wasm/gemm.ts';
 import { deferredNode } from './lazy.ts';
 import { Tensor } from './tensor.ts';
 
-const terms = new WeakMap<Tensor, ReadonlyArray<readonly [Tensor, Tensor]>>();
+/**
+ * The terms of a deferred sum: one product's pair (X, Y), or two sums joined, in order. Joining two sums is
+ * one node, not a copy of their lists, so collecting T terms costs O(T); the pairs are listed, left to
+ * right, when the sum is computed.
+ */
+type Terms = { readonly x: Tensor; readonly y: Tensor } | { readonly left: Terms; readonly right: Terms };
+
+const terms = new WeakMap<Tensor, Terms>();
 
 /** Xᵀ·Y for X [k, m], Y [k, n], computed when read; further terms can join it (`sumOfProducts`). */
 export function deferredProduct(x: Tensor, y: Tensor): Tensor {
-  return fromTerms([[x, y]]);
+  return fromTerms({ x, y }, x.shape[1]!, y.shape[1]!, x.dtype);
 }
 
 /** a + b as one deferred product when both are deferred products of one shape and dtype, else null. */
@@ -28,25 +35,34 @@ export function sumOfProducts(a: Tensor, b: Tensor): Tensor | null {
   if (!ta || !tb || a.dtype !== b.dtype || a.shape[0] !== b.shape[0] || a.shape[1] !== b.shape[1]) {
     return null;
   }
-  return fromTerms([...ta, ...tb]);
+  return fromTerms({ left: ta, right: tb }, a.shape[0]!, a.shape[1]!, a.dtype);
 }
 
-function fromTerms(list: ReadonlyArray<readonly [Tensor, Tensor]>): Tensor {
-  const [x0, y0] = list[0]!;
-  const m = x0.shape[1]!;
-  const n = y0.shape[1]!;
+function fromTerms(joined: Terms, m: number, n: number, dtype: Tensor['dtype']): Tensor {
   const t = new Tensor(
     null,
     [m, n],
     deferredNode(() => {
       // Computed: no term can join any more, and the terms (every step's X_t and Y_t) are let go.
       terms.delete(t);
-      return stackedProduct(list, m, n);
+      return stackedProduct(pairsOf(joined), m, n);
     }),
-    x0.dtype,
+    dtype,
   );
-  terms.set(t, list);
+  terms.set(t, joined);
   return t;
+}
+
+/** The pairs of `joined`, left to right (with a stack of its own: a sum of T terms is T deep). */
+function pairsOf(joined: Terms): Array<readonly [Tensor, Tensor]> {
+  const pairs: Array<readonly [Tensor, Tensor]> = [];
+  const stack: Terms[] = [joined];
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    if ('x' in node) pairs.push([node.x, node.y]);
+    else stack.push(node.right, node.left);
+  }
+  return pairs;
 }
 
 function stackedProduct(list: ReadonlyArray<readonly [Tensor, Tensor]>, m: number, n: number): TypedArray {

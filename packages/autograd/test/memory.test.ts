@@ -25,6 +25,8 @@ import {
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
+const alive = (refs: ReadonlyArray<WeakRef<Tensor>>) => refs.filter((r) => r.deref() !== undefined).length;
+
 /**
  * How many of `refs` are still alive once garbage has been collected between macrotasks (no weak reference's
  * target is kept for the current task) until none is, or for up to 2 s: V8's background work can hold objects
@@ -63,8 +65,6 @@ function trainCellLike(passes: number): Array<WeakRef<Tensor>> {
   return refs;
 }
 
-const alive = (refs: ReadonlyArray<WeakRef<Tensor>>) => refs.filter((r) => r.deref() !== undefined).length;
-
 describe('memory after backward', () => {
   it("a weight's gradient summed over steps does not keep the steps' operands", async () => {
     manualSeed(3);
@@ -79,7 +79,7 @@ describe('memory after backward', () => {
     sum(h).backward();
     const grad = w.grad!;
     expect(grad.data.length).toBe(36);
-    h = randn([1]);
+    h = randn([1]); // this (suspended) async test must not hold the last step itself
     expect(await aliveAfterCollecting(refs)).toBe(0);
     expect(w.grad).toBe(grad); // held all along
   });

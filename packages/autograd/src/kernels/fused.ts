@@ -209,7 +209,7 @@ export function sameInt32s(a: Int32Array, b: Int32Array): boolean {
 }
 
 /** Whether two lists of numbers are the same entry by entry (`Object.is`: clamp bounds may be NaN or −0). */
-export function sameNumbers(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+export function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
   return true;

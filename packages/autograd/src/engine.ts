@@ -8,10 +8,11 @@
  */
 
 import { sumOfProducts } from './deferred.ts';
+import { allocate } from './dtype.ts';
 import { withResidentScope } from './kernels/wasm/module.ts';
 import { realize, withKernelSharing } from './lazy.ts';
 import { fmt, shapesEqual } from './shape.ts';
-import type { Tensor } from './tensor.ts';
+import { Tensor } from './tensor.ts';
 
 /** A vector-Jacobian product: the output's gradient in, one gradient per input out (null: no gradient). */
 export type Vjp = (grad: Tensor) => ReadonlyArray<Tensor | null | undefined>;
@@ -208,11 +209,20 @@ export function runBackward(
     for (const t of order) {
       let g = pending.get(t);
       const node = t.gradFn;
+      // No gradient came: every path to t was skipped (a join's VJP gives a part that the loss never read
+      // none, so what computed that part is not run). Where one is observed (a leaf's .grad, an input asked
+      // for, retainGrad, a hook) it is zero, as if computed; t's VJP runs on only for a hook, which may
+      // replace or edit it (observers further up get their zeros the same way).
+      const zero =
+        g === undefined && (t.hooks.length > 0 || (wanted ? wanted.has(t) : !node || t.retainsGrad))
+          ? new Tensor(allocate(t.dtype, t.size), t.shape)
+          : null;
+      if (zero) g = zero;
       if (g !== undefined) {
         pending.delete(t);
         // From here on g is handed out (to hooks, .grad, the VJP), so it is never added into again.
-        // A gradient only this tensor holds: a sum the engine made, or the copy hooks get below.
-        let own = owned.delete(g) ? g : null;
+        // A gradient only this tensor holds: a sum the engine made, zeros made above, or the copy hooks get.
+        let own = owned.delete(g) || g === zero ? g : null;
         // A hook may edit its gradient in place; g may be shared with a sibling (add hands one g to both
         // inputs), so hooks get a copy of their own unless g is this tensor's alone already.
         if (t.hooks.length > 0 && !createGraph && g !== own) {
@@ -248,7 +258,7 @@ export function runBackward(
           }
           storedGrads.push(t.grad);
         }
-        if (node) {
+        if (node && (g !== zero || t.hooks.length > 0)) {
           let s = slots.get(node);
           if (!s) {
             s = new Array<Tensor | null>(node.outputCount).fill(null);

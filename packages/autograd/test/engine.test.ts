@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   add,
+  cat,
   customOp,
   detach,
   enableGrad,
@@ -11,12 +12,14 @@ import {
   isGradEnabled,
   matmul,
   mul,
+  narrow,
   noGrad,
   pow,
   realize,
   reshape,
   sigmoid,
   sin,
+  stack,
   sum,
   type Tensor,
   tensor,
@@ -331,6 +334,63 @@ describe('customOp', () => {
     expect(() => bad(f64([1, 2], true)).backward()).toThrow(
       /the gradient from 'badShape' has shape \[\] \(float64\) but its input has shape \[2\]/,
     );
+  });
+});
+
+describe('parts of a joined sequence that the loss never reads', () => {
+  // doubled(x) = 2x through a VJP that counts its runs: what backward computes for each part, visibly.
+  let runs = 0;
+  const doubled = customOp('doubled', {
+    forward: (x) => mul(x, 2),
+    backward: (g) => {
+      runs++;
+      return [mul(g, 2)];
+    },
+  });
+  const steps = (n: number) => Array.from({ length: n }, (_, i) => f64([i + 1, -i], true));
+
+  it('get no gradient, so what computed them does not run; the part read gets the same numbers', () => {
+    for (const join of ['stack', 'cat'] as const) {
+      const xs = steps(5);
+      const parts = xs.map((x) => doubled(x));
+      const joined = join === 'stack' ? stack(parts, 0) : cat(parts, 0);
+      // The last step (a recurrent layer's output read by a head), a linear function of it.
+      const last = narrow(joined, 0, join === 'stack' ? 4 : 8, join === 'stack' ? 1 : 2);
+      runs = 0;
+      sum(mul(last, f64(join === 'stack' ? [[3, 5]] : [3, 5]))).backward();
+      expect(runs, join).toBe(1);
+      expect(values(xs[4]!.grad), join).toEqual([6, 10]);
+      // A leaf whose every path was skipped still gets its gradient: zeros, as PyTorch gives.
+      for (const x of xs.slice(0, 4)) expect(values(x.grad), join).toEqual([0, 0]);
+    }
+  });
+
+  it('still give observed tensors their zero gradient: retainGrad, hooks and what feeds a hooked tensor', () => {
+    const xs = steps(3);
+    const parts = xs.map((x) => doubled(x));
+    parts[0]!.retainGrad();
+    const seen: number[][] = [];
+    parts[1]!.registerHook((g) => {
+      seen.push(values(g));
+      return undefined;
+    });
+    runs = 0;
+    sum(narrow(stack(parts, 0), 0, 2, 1)).backward();
+    expect(values(parts[0]!.grad)).toEqual([0, 0]);
+    expect(seen).toEqual([[0, 0]]);
+    // The hooked part's VJP runs on its zeros (a hook upstream of it would see them too); part 0's does not.
+    expect(runs).toBe(2);
+    expect(values(xs[1]!.grad)).toEqual([0, 0]);
+    expect(values(xs[2]!.grad)).toEqual([2, 2]);
+  });
+
+  it('give zeros to inputs asked for by grad, and a part straddling the read range its slice', () => {
+    const [a, b] = [f64([1, 2, 3], true), f64([4, 5], true)];
+    const [ga, gb] = grads((a, b) => sum(mul(narrow(cat([doubled(a), doubled(b)], 0), 0, 3, 2), 7)))(a, b);
+    expect(values(ga!)).toEqual([0, 0, 0]);
+    expect(values(gb!)).toEqual([14, 14]);
+    const [gc] = grads((a, b) => sum(narrow(cat([doubled(a), doubled(b)], 0), 0, 2, 2)))(a, b);
+    expect(values(gc!)).toEqual([0, 0, 2]);
   });
 });
 

@@ -275,7 +275,11 @@ export function slice(x: Tensor, dim: number, start = 0, end?: number): Tensor {
   return narrow(x, d, s, Math.max(0, e - s));
 }
 
-/** Adds `before` and `after` zeros along `dim`.  ∂: narrow g back to the original extent. */
+/**
+ * Adds `before` and `after` zeros along `dim`, computed when read.  ∂: narrow g back to the original extent.
+ * The gradient of `narrow` is a zero padding, and a join's VJP reads it by parts without computing it (see
+ * `gradSlice`).
+ */
 export function zeroPad(x: Tensor, dim: number, before: number, after: number): Tensor {
   checkTensor('zeroPad', x);
   const d = normalizeDim('zeroPad', dim, x.ndim);
@@ -284,12 +288,34 @@ export function zeroPad(x: Tensor, dim: number, before: number, after: number): 
   }
   if (before === 0 && after === 0) return x;
   const n = x.shape[d]!;
-  const y = empty(
-    x.shape.map((s, i) => (i === d ? before + s + after : s)),
-    x.dtype,
-  );
-  narrowInto(x.data, y.shape, d, before, y.data);
+  const shape = x.shape.map((s, i) => (i === d ? before + s + after : s));
+  const pad = (into: TypedArray | null) => {
+    const out = into?.fill(0) ?? allocate(x.dtype, sizeOf(shape));
+    narrowInto(x.data, shape, d, before, out);
+    return out;
+  };
+  const y = new Tensor(null, shape, deferredNode(pad, [x]), x.dtype);
+  padded.set(y, { source: x, dim: d, before });
   return record('zeroPad', [x], y, (g) => [narrow(g, d, before, n)]);
+}
+
+/** Each zero padding's source, and where along which dim it lies (see `gradSlice`). */
+const padded = new WeakMap<Tensor, { source: Tensor; dim: number; before: number }>();
+
+/**
+ * Elements [start, start + length) of g along d, as a join's VJP gives a part its gradient. When g is a zero
+ * padding (`narrow`'s gradient: the loss read one step of a stacked sequence), a part inside the padding gets
+ * no gradient at all (null), so backward skips what computed it, and a part inside the source reads the
+ * source; the padding itself is never computed.
+ */
+function gradSlice(g: Tensor, d: number, start: number, length: number): Tensor | null {
+  const pad = padded.get(g);
+  if (pad === undefined || pad.dim !== d) return narrow(g, d, start, length);
+  const from = start - pad.before;
+  const n = pad.source.shape[d]!;
+  if (from + length <= 0 || from >= n) return null;
+  if (from < 0 || from + length > n) return narrow(g, d, start, length);
+  return narrow(pad.source, d, from, length);
 }
 
 /** Joins tensors along an existing `dim`.  ∂: each input gets its own slice of g. */
@@ -334,7 +360,7 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
       )
     : new Tensor(place(allocate(first.dtype, sizeOf(shape))), shape);
   return record('cat', tensors, y, (g) =>
-    tensors.map((t, i) => (t.requiresGrad ? narrow(g, d, starts[i]!, t.shape[d]!) : null)),
+    tensors.map((t, i) => (t.requiresGrad ? gradSlice(g, d, starts[i]!, t.shape[d]!) : null)),
   );
 }
 
@@ -367,7 +393,14 @@ export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
       into: { data: y.data, offset: i * strides[d]!, strides: partStrides },
     })),
   );
-  return record('stack', tensors, y, (g) => unbind(g, d));
+  return record('stack', tensors, y, (g) =>
+    padded.has(g)
+      ? tensors.map((t, i) => {
+          const part = gradSlice(g, d, i, 1);
+          return part && reshape(part, t.shape);
+        })
+      : unbind(g, d),
+  );
 }
 
 /** Splits along `dim` into pieces of `splitSize` (the last may be smaller) or of the given sizes. */
@@ -399,11 +432,19 @@ export function split(x: Tensor, splitSize: number | readonly number[], dim = 0)
   // One node for all pieces: its VJP places each piece's gradient (zeros where none came) in one pass.
   recordMulti('split', [x], parts, (grads) => [
     cat(
-      grads.map((g, i) => g ?? zeros(parts[i]!.shape, { dtype: x.dtype })),
+      grads.map((g, i) => g ?? pendingZeros(parts[i]!.shape, x.dtype)),
       d,
     ),
   ]);
   return parts;
+}
+
+/**
+ * Zeros as a pending broadcast of one zero: a join of pending gradients with zeros where none came (the
+ * gates of a step whose output the loss never read) stays one fused write, with no array of zeros made.
+ */
+function pendingZeros(shape: Shape, dtype: DType): Tensor {
+  return broadcastTo(zeros([], { dtype }), shape);
 }
 
 /**

@@ -17,7 +17,7 @@ export { grad, grads, valueAndGrad, valueAndGrads, vjp } from './functional.ts';
 export { type CheckedFn, type GradcheckOptions, gradcheck, gradgradcheck } from './gradcheck.ts';
 export { fusedKernelCount, fusedKernelRunCount } from './kernels/fused.ts';
 export { isWasmEnabled, setWasmEnabled } from './kernels/wasm/module.ts';
-export { isFusionEnabled, realize, setFusionEnabled, withFusion } from './lazy.ts';
+export { carry, isFusionEnabled, realize, setFusionEnabled, withFusion } from './lazy.ts';
 export * from './ops/index.ts';
 export { getRngState, manualSeed, setRngState } from './random.ts';
 export { broadcastShapes, type Shape } from './shape.ts';

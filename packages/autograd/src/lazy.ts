@@ -272,6 +272,18 @@ export function markSaved(...tensors: Tensor[]): void {
   for (const t of tensors) if (t.pending) t.pending.saved = true;
 }
 
+/**
+ * For a time loop's state: the tensors are stored by whatever kernel computes them, and the function returned
+ * computes, as one kernel, those that a pending tensor built since reads (the next step's). A state that the
+ * next step never reads (an SRU's h, read by its output alone) stays pending: computed only where something
+ * reads it later, and not at all if nothing does.
+ */
+export function carry(tensors: readonly Tensor[]): () => void {
+  markSaved(...tensors);
+  const uses = tensors.map((t) => t.pending?.uses ?? 0);
+  return () => realize(...tensors.filter((t, i) => (t.pending?.uses ?? 0) > uses[i]!));
+}
+
 /** Where a realized tensor's elements go: an array, the offset of element 0, and a stride per dim. */
 export interface Destination {
   data: TypedArray;
@@ -281,8 +293,8 @@ export interface Destination {
 
 /**
  * Computes pending tensors now (a no-op for computed ones); those of one shape and dtype are computed by one
- * fused kernel, with the intermediates they share computed once. The time loops call it on each step's new
- * state, which makes a cell's step one kernel.
+ * fused kernel, with the intermediates they share computed once. The time loops call it (through `carry`) on
+ * the state each step reads, which makes a cell's step one kernel.
  */
 export function realize(...tensors: Tensor[]): void {
   realizeInto(tensors.map((t) => ({ tensor: t, into: null })));

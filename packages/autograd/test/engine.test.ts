@@ -27,6 +27,7 @@ import {
   valueAndGrad,
   valueAndGrads,
   vjp,
+  withFusion,
 } from '../src/index.ts';
 
 const f64 = (data: number | number[] | number[][], requiresGrad = false) =>
@@ -382,6 +383,20 @@ describe('parts of a joined sequence that the loss never reads', () => {
     expect(runs).toBe(2);
     expect(values(xs[1]!.grad)).toEqual([0, 0]);
     expect(values(xs[2]!.grad)).toEqual([2, 2]);
+  });
+
+  it('are not computed: a piece of a pending join within one part reads that part', () => {
+    withFusion(true, () => {
+      const parts = steps(3).map((x) => mul(x, 3));
+      const stacked = stack(parts, 0);
+      const joined = cat(parts, 0);
+      expect(values(narrow(stacked, 0, 1, 1))).toEqual([6, -3]);
+      expect(values(narrow(joined, 0, 4, 2))).toEqual([9, -6]);
+      expect(stacked.isRealized || joined.isRealized).toBe(false);
+      // A piece across two parts computes the join.
+      expect(values(narrow(joined, 0, 3, 2))).toEqual([-3, 9]);
+      expect(joined.isRealized).toBe(true);
+    });
   });
 
   it('give zeros to inputs asked for by grad, and a part straddling the read range its slice', () => {

@@ -51,6 +51,7 @@ const notDifferentiable = new Set([
   'setFusionEnabled',
   'withFusion',
   'realize',
+  'carry',
   'fusedKernelCount',
   'fusedKernelRunCount',
   // shape helpers and the engine's machinery

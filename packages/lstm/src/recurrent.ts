@@ -10,9 +10,9 @@
  * exactly the packed result. Steps at t ≥ max ℓ are not computed at all.
  */
 import {
+  carry,
   cat,
   narrow,
-  realize,
   reshape,
   stack,
   Tensor,
@@ -177,6 +177,7 @@ function runDirection<S extends RecurrentState>(
     : unbind(xs);
   const outputs = new Array<Tensor>(L);
   const direction = reverse ? 1 : 0;
+  let computeRead = carry(stateTensors(state));
   withResidentWeights(() => {
     for (let k = 0; k < L; k++) {
       const t = reverse ? L - 1 - k : k;
@@ -190,8 +191,10 @@ function runDirection<S extends RecurrentState>(
         outputs[t] = cell.output(next);
         state = next;
       }
-      // The step's elementwise ops run here as one fused kernel whose outputs are the new state.
-      realize(outputs[t]!, ...stateTensors(state));
+      // The state this step read is computed now, as one fused kernel: the previous step's elementwise ops
+      // (a state read by a product, an LSTM's h, was computed there already, with the rest of its step).
+      computeRead();
+      computeRead = carry(stateTensors(state));
     }
   });
   const out = stack(outputs, 0);

@@ -7,10 +7,12 @@
 import {
   add,
   chunk,
+  fusedKernelRunCount,
   gemm,
   linear,
   manualSeed,
   mul,
+  narrow,
   noGrad,
   randn,
   sigmoid,
@@ -62,6 +64,36 @@ class UserLSTM extends Module implements RecurrentCell<[Tensor, Tensor]> {
     const [i, f, g, o] = chunk(add(xp, gemm(h, this.weight_hh, { transB: true })), 4, 1) as Tensor[];
     const c2 = add(mul(sigmoid(f!), c), mul(sigmoid(i!), tanh(g!)));
     return [mul(sigmoid(o!), tanh(c2)), c2];
+  }
+  output([h]: [Tensor, Tensor]): Tensor {
+    return h;
+  }
+}
+
+/** An SRU (Lei et al. 2018) as a user writes it: no recurrent product, and its state's h is never read by the next step. */
+class UserSRU extends Module implements RecurrentCell<[Tensor, Tensor]> {
+  weight_ih: Parameter;
+  bias: Parameter;
+  constructor(
+    readonly inputSize: number,
+    readonly outputSize: number,
+  ) {
+    super();
+    this.weight_ih = uniformParameter([4 * outputSize, inputSize], 0.5, 'float32');
+    this.bias = uniformParameter([4 * outputSize], 0.5, 'float32');
+  }
+  initialState(batch: number): [Tensor, Tensor] {
+    return [zeros([batch, this.outputSize]), zeros([batch, this.outputSize])];
+  }
+  projectInput(x: Tensor): Tensor {
+    return linear(x, this.weight_ih, this.bias);
+  }
+  step(xp: Tensor, [, c]: [Tensor, Tensor]): [Tensor, Tensor] {
+    const [xt, xf, xr, xhw] = chunk(xp, 4, 1) as [Tensor, Tensor, Tensor, Tensor];
+    const f = sigmoid(xf);
+    const r = sigmoid(xr);
+    const c2 = add(mul(f, c), mul(sub(1, f), xt));
+    return [add(mul(r, tanh(c2)), mul(sub(1, r), xhw)), c2];
   }
   output([h]: [Tensor, Tensor]): Tensor {
     return h;
@@ -139,6 +171,33 @@ describe('fused recurrent steps', () => {
       });
     },
   );
+
+  it('compute only what is read: an SRU read at its last step runs one kernel per step, for the state it carries', () => {
+    manualSeed(8);
+    const T = 12;
+    const model = new CellStack(({ inputSize }) => new UserSRU(inputSize, 8), { inputSize: 5 });
+    const x = randn([T, 3, 5]);
+    const run = () => {
+      for (const p of model.parameters()) p.grad = null;
+      const kernels = fusedKernelRunCount();
+      const [out] = model.forward(x);
+      const last = narrow(out, 0, T - 1, 1);
+      const values = Array.from(last.data);
+      const forwardKernels = fusedKernelRunCount() - kernels;
+      // The outputs of the other steps were never needed: the stacked output is not computed.
+      const stackComputed = out.isRealized;
+      sum(mul(last, last)).backward();
+      const grads = [...model.parameters()].map((p) => Array.from(p.grad!.data));
+      return { values, grads, forwardKernels, stackComputed };
+    };
+    const fused = withFusion(true, run);
+    const unfused = withFusion(false, run);
+    expect(fused.values).toEqual(unfused.values);
+    expect(fused.grads).toEqual(unfused.grads);
+    expect(fused.stackComputed).toBe(false);
+    // One kernel per step carries c (its σ(f) stored for backward); the last step's h is read at the end.
+    expect(fused.forwardKernels).toBeLessThanOrEqual(T + 1);
+  });
 
   it('allow data-dependent control flow inside a step (reading a value realizes what it needs)', () => {
     manualSeed(7);

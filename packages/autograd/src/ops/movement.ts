@@ -253,6 +253,8 @@ function rows(x: Tensor, start: number, length: number, shape: Shape): Tensor {
 function piece(x: Tensor, d: number, start: number, length: number): Tensor {
   const shape = x.shape.map((s, i) => (i === d ? length : s));
   if (d === 0 && x.isRealized) return rows(x, start, length, shape);
+  const inPart = pieceOfPart(x, d, start, length, shape);
+  if (inPart) return inPart;
   return view(
     x,
     shape,
@@ -318,6 +320,63 @@ function gradSlice(g: Tensor, d: number, start: number, length: number): Tensor 
   return narrow(pad.source, d, from, length);
 }
 
+/** A pending join's parts: where each starts along `dim`, and whether each is a slice of it (`stack`). */
+interface Join {
+  parts: readonly Tensor[];
+  dim: number;
+  starts: readonly number[];
+  stacked: boolean;
+}
+const joins = new WeakMap<Tensor, Join>();
+
+/**
+ * The parts laid side by side along d (`stacked`: each as one slice, a new dim): each part is computed (a
+ * pending one fused with what produced it) or copied straight into its place. Parts all pending: so is the
+ * result, computed when read, where it is asked to go (`computeInto`); a piece of it within one part reads
+ * that part (`piece`), so a loss that reads the last step of a stacked sequence never computes the rest.
+ */
+function join(parts: readonly Tensor[], d: number, shape: Shape, starts: number[], stacked: boolean): Tensor {
+  const dtype = parts[0]!.dtype;
+  const strides = stridesOf(shape);
+  const partStrides = stacked ? strides.filter((_, j) => j !== d) : strides;
+  const pieces = (data: TypedArray) =>
+    parts.map((t, i) => ({
+      tensor: t,
+      into: { data, offset: starts[i]! * strides[d]!, strides: partStrides },
+    }));
+  const place = (data: TypedArray) => {
+    realizeInto(pieces(data));
+    return data;
+  };
+  if (!parts.every(isFused)) return new Tensor(place(allocate(dtype, sizeOf(shape))), shape);
+  const y = new Tensor(
+    null,
+    shape,
+    deferredNode((into) => place(into ?? allocate(dtype, sizeOf(shape))), parts, pieces),
+    dtype,
+  );
+  joins.set(y, { parts, dim: d, starts, stacked });
+  return y;
+}
+
+/**
+ * Elements start … start+length−1 along d of a pending join, read from the one part they lie in (see
+ * `join`); null when they span several parts or x is no pending join.
+ */
+function pieceOfPart(x: Tensor, d: number, start: number, length: number, shape: Shape): Tensor | null {
+  const j = joins.get(x);
+  if (j === undefined || !x.pending || j.dim !== d || length === 0) return null;
+  let i = j.starts.length - 1;
+  while (i > 0 && j.starts[i]! > start) i--;
+  const part = j.parts[i]!;
+  const from = start - j.starts[i]!;
+  if (!j.stacked) return from + length <= part.shape[d]! ? piece(part, d, from, length) : null;
+  if (length !== 1) return null;
+  // The part as a slice of shape [..., 1, ...]: its dims are the output's, skipping d.
+  const map = part.shape.flatMap((_, k) => [k < d ? k : k + 1, 0]);
+  return view(part, shape, map, (out) => out.data.set(part.data));
+}
+
 /** Joins tensors along an existing `dim`.  ∂: each input gets its own slice of g. */
 export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   if (tensors.length === 0) throw new Error('cat: expected at least one tensor');
@@ -335,30 +394,19 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
     }
   }
   const total = tensors.reduce((n, t) => n + t.shape[d]!, 0);
-  const shape = first.shape.map((n, i) => (i === d ? total : n));
-  const strides = stridesOf(shape);
   const starts: number[] = [];
   let at = 0;
   for (const t of tensors) {
     starts.push(at);
     at += t.shape[d]!;
   }
-  // Each part is computed (a pending one fused with what produced it) or copied straight into its place.
-  const pieces = (data: TypedArray) =>
-    tensors.map((t, i) => ({ tensor: t, into: { data, offset: starts[i]! * strides[d]!, strides } }));
-  const place = (data: TypedArray) => {
-    realizeInto(pieces(data));
-    return data;
-  };
-  // Parts all pending: so is the result, computed when read, where it is asked to go (`computeInto`).
-  const y = tensors.every(isFused)
-    ? new Tensor(
-        null,
-        shape,
-        deferredNode((into) => place(into ?? allocate(first.dtype, sizeOf(shape))), tensors, pieces),
-        first.dtype,
-      )
-    : new Tensor(place(allocate(first.dtype, sizeOf(shape))), shape);
+  const y = join(
+    tensors,
+    d,
+    first.shape.map((n, i) => (i === d ? total : n)),
+    starts,
+    false,
+  );
   return record('cat', tensors, y, (g) =>
     tensors.map((t, i) => (t.requiresGrad ? gradSlice(g, d, starts[i]!, t.shape[d]!) : null)),
   );
@@ -384,14 +432,12 @@ export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
   const d = normalizeDim('stack', dim, first.ndim + 1);
   const shape = [...first.shape];
   shape.splice(d, 0, tensors.length);
-  const y = empty(shape, first.dtype);
-  const strides = stridesOf(shape);
-  const partStrides = strides.filter((_, j) => j !== d);
-  realizeInto(
-    tensors.map((t, i) => ({
-      tensor: t,
-      into: { data: y.data, offset: i * strides[d]!, strides: partStrides },
-    })),
+  const y = join(
+    tensors,
+    d,
+    shape,
+    tensors.map((_, i) => i),
+    true,
   );
   return record('stack', tensors, y, (g) =>
     padded.has(g)

@@ -42,7 +42,7 @@ function fromTerms(joined: Terms, m: number, n: number, dtype: Tensor['dtype']):
   const t = new Tensor(
     null,
     [m, n],
-    deferredNode(() => {
+    deferredNode('sumOfProducts', () => {
       // Computed: no term can join any more, and the terms (every step's X_t and Y_t) are let go.
       terms.delete(t);
       return stackedProduct(pairsOf(joined), m, n);

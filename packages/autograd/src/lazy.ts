@@ -60,7 +60,7 @@ import type { Tensor } from './tensor.ts';
 /** What a pending tensor will compute. */
 export interface Pending {
   readonly id: number;
-  /** An elementwise op name, 'view', or 'deferred' (computed by `compute`, never fused). */
+  /** An elementwise op name, 'view', or the op of a node computed on demand by `compute` (never fused). */
   readonly op: string;
   readonly args: readonly Tensor[];
   /** clamp: [lo, hi]; view: for each input dim, [output dim or −1, offset] pairs. */
@@ -71,7 +71,7 @@ export interface Pending {
   uses: number;
   /** A VJP of the graph reads this tensor. */
   saved: boolean;
-  /** For 'deferred': produces the elements, in `into` when given. */
+  /** For a node computed on demand: produces the elements, in `into` when given. */
   readonly compute?: (into: TypedArray | null) => TypedArray;
   /** Where the elements go when computed, if a consumer asked (`computeInto`); else fresh storage. */
   into: TypedArray | null;
@@ -190,10 +190,11 @@ function deepest(args: readonly Tensor[]): number {
 }
 
 /**
- * A node computed on demand by `compute`, outside fusion (a deferred sum of products, a `cat` of pending
- * parts); `args`, if given, must not change in place before it is computed.
+ * A node of `op` computed on demand by `compute`, outside fusion (a deferred sum of products, a `cat` of
+ * pending parts); `args`, if given, must not change in place before it is computed.
  */
 export function deferredNode(
+  op: string,
   compute: (into: TypedArray | null) => TypedArray,
   args: readonly Tensor[] = [],
   pieces?: Pending['pieces'],
@@ -201,7 +202,7 @@ export function deferredNode(
   const versions = args.map((a) => a.version);
   return {
     id: nextId++,
-    op: 'deferred',
+    op,
     args,
     params: NO_PARAMS,
     depth: 0,

@@ -24,6 +24,7 @@ import {
   tanh,
   unbind,
   withFusion,
+  zeroPad,
 } from '../src/index.ts';
 
 /** ∂output/∂inputs (like `torch.autograd.grad`), seeded with 1. */
@@ -214,9 +215,17 @@ describe('cat of pending parts', () => {
       const y = cat([part, tanh(a)], 1);
       part.data[0] = 5;
       part.bumpVersion();
-      expect(() => y.data).toThrow(
-        /argument 0 of the pending 'deferred' \(shape \[2,3\]\) was modified in place/,
-      );
+      expect(() => y.data).toThrow(/argument 0 of the pending 'cat' \(shape \[2,3\]\) was modified in place/);
     });
+  });
+
+  it('refuses to read a zero padding whose input changed in place after it was recorded (it is computed when read)', () => {
+    const x = randn([3]);
+    const padded = zeroPad(x, 0, 1, 1);
+    x.data[0] = 5;
+    x.bumpVersion();
+    expect(() => padded.data).toThrow(
+      /argument 0 of the pending 'zeroPad' \(shape \[3\]\) was modified in place/,
+    );
   });
 });

@@ -296,7 +296,7 @@ export function zeroPad(x: Tensor, dim: number, before: number, after: number): 
     narrowInto(x.data, shape, d, before, out);
     return out;
   };
-  const y = new Tensor(null, shape, deferredNode(pad, [x]), x.dtype);
+  const y = new Tensor(null, shape, deferredNode('zeroPad', pad, [x]), x.dtype);
   padded.set(y, { source: x, dim: d, before });
   return record('zeroPad', [x], y, (g) => [narrow(g, d, before, n)]);
 }
@@ -361,7 +361,12 @@ function join(parts: readonly Tensor[], d: number, shape: Shape, starts: number[
   const y = new Tensor(
     null,
     shape,
-    deferredNode((into) => place(into ?? allocate(dtype, sizeOf(shape))), parts, pieces),
+    deferredNode(
+      stacked ? 'stack' : 'cat',
+      (into) => place(into ?? allocate(dtype, sizeOf(shape))),
+      parts,
+      pieces,
+    ),
     dtype,
   );
   joins.set(y, { parts, dim: d, starts, stacked });

@@ -1,4 +1,5 @@
 /** The reverse-mode engine and the functional transforms, checked against derivatives worked by hand. */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   add,
@@ -8,13 +9,16 @@ import {
   enableGrad,
   exp,
   grad,
+  gradcheck,
   grads,
   isGradEnabled,
+  manualSeed,
   matmul,
   mul,
   narrow,
   noGrad,
   pow,
+  randn,
   realize,
   reshape,
   sigmoid,
@@ -397,6 +401,43 @@ describe('parts of a joined sequence that the loss never reads', () => {
       expect(values(narrow(joined, 0, 3, 2))).toEqual([-3, 9]);
       expect(joined.isRealized).toBe(true);
     });
+  });
+
+  it('keep every gradient against central differences: random parts, joins, dims and read ranges', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          lengths: fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 1, maxLength: 4 }),
+          rank: fc.integer({ min: 1, max: 3 }),
+          dimSeed: fc.nat(),
+          startSeed: fc.nat(),
+          lengthSeed: fc.nat(),
+          stacked: fc.boolean(),
+          fused: fc.boolean(),
+          seed: fc.nat(),
+        }),
+        ({ lengths, rank, dimSeed, startSeed, lengthSeed, stacked, fused, seed }) => {
+          manualSeed(seed);
+          const d = dimSeed % rank;
+          // Parts of one shape for stack (the first length), of their own lengths along d for cat.
+          const shapeOf = (n: number) => Array.from({ length: rank }, (_, j) => (j === d ? n : 2));
+          const xs = lengths.map((n) =>
+            randn(stacked ? shapeOf(lengths[0]!) : shapeOf(n), { dtype: 'float64', requiresGrad: true }),
+          );
+          const extent = stacked ? xs.length : lengths.reduce((a, b) => a + b, 0);
+          const start = startSeed % extent;
+          const length = 1 + (lengthSeed % (extent - start));
+          // With fusion the parts are pending, and so is their join; without, both are computed.
+          const f = (...parts: Tensor[]) => {
+            const ys = parts.map((x) => sin(x));
+            const read = narrow(stacked ? stack(ys, d) : cat(ys, d), d, start, length);
+            return sum(mul(read, read));
+          };
+          return withFusion(fused, () => gradcheck(f, xs));
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 
   it('give zeros to inputs asked for by grad, and a part straddling the read range its slice', () => {

@@ -427,11 +427,14 @@ describe('parts of a joined sequence that the loss never reads', () => {
           const extent = stacked ? xs.length : lengths.reduce((a, b) => a + b, 0);
           const start = startSeed % extent;
           const length = 1 + (lengthSeed % (extent - start));
+          const part = shapeOf(lengths[0]!);
+          const readShape = stacked ? [...part.slice(0, d), length, ...part.slice(d)] : shapeOf(length);
+          const cotangent = randn(readShape, { dtype: 'float64' });
           // With fusion the parts are pending, and so is their join; without, both are computed.
           const f = (...parts: Tensor[]) => {
             const ys = parts.map((x) => sin(x));
             const read = narrow(stacked ? stack(ys, d) : cat(ys, d), d, start, length);
-            return sum(mul(read, read));
+            return sum(mul(mul(read, read), cotangent));
           };
           return withFusion(fused, () => gradcheck(f, xs));
         },

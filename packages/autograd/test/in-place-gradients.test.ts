@@ -1,6 +1,6 @@
 /**
- * Gradients computed where their consumer wants them: `unbind` (dim 0) has each slice's gradient computed
- * straight into its rows of the stacked gradient (`computeInto`, offered by the engine as gradients arrive),
+ * Gradients computed where their consumer wants them: `unbind` and `split` (dim 0) have each piece's
+ * gradient computed straight into its rows of the joined gradient (`computeInto`, offered by the engine as gradients arrive),
  * and `cat` of pending parts stays pending until read, so that it too can be computed in place. These tests
  * hold the results against the unfused computation bit for bit (float64), on the fast path and on every
  * fallback, and check that the fast path really shares the rows.
@@ -18,6 +18,7 @@ import {
   onesLike,
   randn,
   sigmoid,
+  split,
   stack,
   sum,
   type Tensor,
@@ -77,6 +78,31 @@ describe('gradients computed in place', () => {
       expect(g!.data.buffer).toBe(gx!.data.buffer);
       expect(g!.data.byteOffset).toBe(gx!.data.byteOffset + t * g!.data.byteLength);
     });
+  });
+
+  it('joins the blocks of a split along dim 0 in one buffer their gradients were computed in', () => {
+    const [x, w] = inputs();
+    const sizes = [1, 3, 2];
+    const blocks = split(x, sizes, 0);
+    // Each block's gradient arrives pending (an elementwise product), to be computed in its rows.
+    const loss = blocks.map((b) => sum(mul(tanh(b.narrow(2, 0, 3)), w))).reduce((a, b) => add(a, b));
+    const [gx, ...gBlocks] = gradOf(loss, [x, ...blocks]);
+    const rowBytes = gx!.data.byteLength / x.shape[0]!;
+    let row = 0;
+    gBlocks.forEach((g, i) => {
+      expect(g!.data.buffer).toBe(gx!.data.buffer);
+      expect(g!.data.byteOffset).toBe(gx!.data.byteOffset + row * rowBytes);
+      row += sizes[i]!;
+    });
+  });
+
+  it('gives the unfused gradients of split blocks bit for bit, and the blocks no gradient reached zeros', () => {
+    const [fused, unfused] = both((x, w) => {
+      const [first, , last] = split(x, [2, 1, 3], 0) as [Tensor, Tensor, Tensor];
+      return add(recurrence(first, w), recurrence(last, w));
+    });
+    expect(fused).toEqual(unfused);
+    expect(fused![0].slice(2 * 24, 3 * 24).every((v) => v === 0)).toBe(true);
   });
 
   it('gives the unfused gradients bit for bit, through lazy cats of chunk gradients', () => {

@@ -14,6 +14,7 @@ import {
   cat,
   narrow,
   reshape,
+  split,
   stack,
   Tensor,
   unbind,
@@ -171,9 +172,11 @@ function runDirection<S extends RecurrentState>(
   const xs = valid ? where(valid, kept, 0) : kept;
   // Step t's [B, 1] slice of the same mask selects which rows of the state the step may change.
   const masks = valid ? unbind(valid) : null;
-  // One product for the input part of every step, then cut per step with an O(T·B·k) backward.
+  // One product for the input part of every step, then cut per step (blocks of B rows) with an O(T·B·k)
+  // backward. Elementwise ops after the product (a layer norm of it) stay pending, computed in each step's
+  // kernel rather than stored for the whole sequence.
   const steps = cell.projectInput
-    ? unbind(reshape(cell.projectInput(reshape(xs, [L * B, input.shape[2]!])), [L, B, -1]))
+    ? split(cell.projectInput(reshape(xs, [L * B, input.shape[2]!])), B, 0)
     : unbind(xs);
   const outputs = new Array<Tensor>(L);
   const direction = reverse ? 1 : 0;

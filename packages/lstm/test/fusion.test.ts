@@ -199,6 +199,31 @@ describe('fused recurrent steps', () => {
     expect(fused.forwardKernels).toBeLessThanOrEqual(T + 1);
   });
 
+  it('compute elementwise ops after the input projection (a layer norm of it) in the steps, not for the whole sequence', () => {
+    // The projection as the cell returns it, kept to see whether anything computed it whole.
+    class Watched extends LayerNormLSTMCell {
+      projected: Tensor | null = null;
+      override projectInput(x: Tensor): Tensor {
+        this.projected = super.projectInput(x);
+        return this.projected;
+      }
+    }
+    const run = () => {
+      manualSeed(9);
+      const cell = new Watched({ inputSize: 3, hiddenSize: 8 });
+      const model = new CellStack(() => cell, { inputSize: 3 });
+      const [out] = model.forward(randn([6, 2, 3]));
+      sum(mul(out, out)).backward();
+      const grads = [...model.parameters()].map((p) => Array.from(p.grad!.data));
+      return { values: Array.from(out.data), grads, projectedComputed: cell.projected!.isRealized };
+    };
+    const fused = withFusion(true, run);
+    const unfused = withFusion(false, run);
+    expect(fused.values).toEqual(unfused.values);
+    expect(fused.grads).toEqual(unfused.grads);
+    expect(fused.projectedComputed).toBe(false);
+  });
+
   it('allow data-dependent control flow inside a step (reading a value realizes what it needs)', () => {
     manualSeed(7);
     const inner = new UserLSTM(3, 2);

@@ -491,12 +491,20 @@ export function split(x: Tensor, splitSize: number | readonly number[], dim = 0)
   }
   const parts = sizes.map((s, i) => piece(x, d, starts[i]!, s));
   // One node for all pieces: its VJP places each piece's gradient (zeros where none came) in one pass.
-  recordMulti('split', [x], parts, (grads) => [
-    cat(
-      grads.map((g, i) => g ?? pendingZeros(parts[i]!.shape, x.dtype)),
-      d,
-    ),
-  ]);
+  const inPlace = d === 0 ? rowBlocks(x, starts, sizes) : null;
+  recordMulti(
+    'split',
+    [x],
+    parts,
+    (grads) => [
+      inPlace?.take(grads) ??
+        cat(
+          grads.map((g, i) => g ?? pendingZeros(parts[i]!.shape, x.dtype)),
+          d,
+        ),
+    ],
+    inPlace?.offer,
+  );
   return parts;
 }
 
@@ -530,7 +538,7 @@ export function unbind(x: Tensor, dim = 0): Tensor[] {
           ),
     );
   }
-  const inPlace = d === 0 ? stackedRows(x) : null;
+  const inPlace = d === 0 ? rowBlocks(x, [...parts.keys()], new Array<number>(n).fill(1)) : null;
   recordMulti(
     'unbind',
     [x],
@@ -548,14 +556,19 @@ export function unbind(x: Tensor, dim = 0): Tensor[] {
 }
 
 /**
- * The gradient of unbind(x) along dim 0 assembled in place: each slice's gradient, offered while still
- * pending, is asked to compute itself straight into its rows of one buffer of x's shape (`computeInto`),
- * so that the stack in the VJP copies nothing (a recurrent cell's per-step gate gradients land in the
- * sequence's gradient as they are computed); one that arrived computed already is copied into its row.
- * `take` returns the buffer, or null when a row holds something else than its slice's gradient (then the VJP
- * stacks as usual); gradients recorded for higher order are never taken.
+ * The gradient of x's row blocks (the pieces of `unbind` or `split` along dim 0: block i is rows starts[i] …
+ * starts[i] + sizes[i] − 1) assembled in place: each block's gradient, offered while still pending, is asked
+ * to compute itself straight into its rows of one buffer of x's shape (`computeInto`), so that the join in
+ * the VJP copies nothing (a recurrent cell's per-step gate gradients land in the sequence's gradient as they
+ * are computed); one that arrived computed already is copied into its rows. `take` returns the buffer, or
+ * null when a block holds something else than its gradient (then the VJP joins as usual); gradients
+ * recorded for higher order are never taken.
  */
-function stackedRows(x: Tensor): {
+function rowBlocks(
+  x: Tensor,
+  starts: readonly number[],
+  sizes: readonly number[],
+): {
   offer: GradOffer;
   take: (grads: ReadonlyArray<Tensor | null>) => Tensor | null;
 } {
@@ -565,12 +578,12 @@ function stackedRows(x: Tensor): {
   let views: Array<TypedArray | null> = [];
   return {
     offer: (i, g) => {
-      // A row asked for already (a pass whose VJP never ran): a new buffer, leaving the old rows to their owners.
+      // A block asked for already (a pass whose VJP never ran): a new buffer, leaving the old blocks to their owners.
       if (!buffer || views[i]) {
         buffer = allocate(x.dtype, x.size);
-        views = new Array<TypedArray | null>(n).fill(null);
+        views = new Array<TypedArray | null>(starts.length).fill(null);
       }
-      const view = buffer.subarray(i * rowSize, (i + 1) * rowSize);
+      const view = buffer.subarray(starts[i]! * rowSize, (starts[i]! + sizes[i]!) * rowSize);
       if (computeInto(g, view)) views[i] = view;
     },
     take: (grads) => {
@@ -579,17 +592,17 @@ function stackedRows(x: Tensor): {
       buffer = null;
       views = [];
       if (!data || isGradEnabled()) return null;
-      for (let i = 0; i < n; i++) {
+      for (let i = 0; i < starts.length; i++) {
         const g = grads[i];
         const view = asked[i];
-        // A row asked for must hold its slice's gradient; one never asked for is free (zero until written).
+        // A block asked for must hold its gradient; one never asked for is free (zero until written).
         if (!g) {
           if (view) return null; // asked for by a pass whose VJP never ran
           continue;
         }
         if (!view) {
-          // Computed before it arrived (a chain cut at its depth limit): copied into its row, which is free.
-          data.set(g.data, i * rowSize);
+          // Computed before it arrived (a chain cut at its depth limit): copied into its rows, which are free.
+          data.set(g.data, starts[i]! * rowSize);
           continue;
         }
         if (g.pending?.into === view) realize(g);

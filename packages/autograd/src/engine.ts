@@ -10,15 +10,21 @@
 import { sumOfProducts } from './deferred.ts';
 import { allocate } from './dtype.ts';
 import { withResidentScope } from './kernels/wasm/module.ts';
-import { realize, withKernelSharing } from './lazy.ts';
+import { realize, versionsOf, withKernelSharing } from './lazy.ts';
 import { fmt, shapesEqual } from './shape.ts';
 import { Tensor } from './tensor.ts';
 
-/** A vector-Jacobian product: the output's gradient in, one gradient per input out (null: no gradient). */
-export type Vjp = (grad: Tensor) => ReadonlyArray<Tensor | null | undefined>;
+/**
+ * A vector-Jacobian product: the output's gradient in, one gradient per input out (null: no gradient). It is
+ * given its node, whose inputs and output it may read instead of capturing them (see `Node.output`).
+ */
+export type Vjp = (grad: Tensor, node: Node) => ReadonlyArray<Tensor | null | undefined>;
 
 /** The VJP of an op with several outputs: one gradient per output in (null: none reached it). */
-export type MultiVjp = (grads: ReadonlyArray<Tensor | null>) => ReadonlyArray<Tensor | null | undefined>;
+export type MultiVjp = (
+  grads: ReadonlyArray<Tensor | null>,
+  node: Node,
+) => ReadonlyArray<Tensor | null | undefined>;
 
 /** A hook sees a tensor's gradient during backward and may replace it by returning a new one. */
 export type GradHook = (grad: Tensor) => Tensor | undefined;
@@ -41,14 +47,20 @@ export class Node {
     /** How many outputs the op has (`split` has several). */
     readonly outputCount = 1,
     /** The inputs' versions when the op read them (see `Tensor.version`), checked before the VJP runs. */
-    readonly versions: readonly number[] = inputs.map((t) => t.version),
+    readonly versions: readonly number[] = versionsOf(inputs),
     /** Shown each output's first gradient as it arrives (see `recordMulti`). */
     readonly offer: GradOffer | null = null,
   ) {}
 
+  /**
+   * The output of an op with one output (null for several, and once released). With `inputs`, it is all a
+   * VJP shared by every node of its op reads, so that no node keeps a closure of its own.
+   */
+  output: Tensor | null = null;
+
   /** The inputs' gradients from the outputs' (`vjp` not released). */
   runVjp(grads: ReadonlyArray<Tensor | null>): ReadonlyArray<Tensor | null | undefined> {
-    return this.outputCount === 1 ? (this.vjp as Vjp)(grads[0]!) : (this.vjp as MultiVjp)(grads);
+    return this.outputCount === 1 ? (this.vjp as Vjp)(grads[0]!, this) : (this.vjp as MultiVjp)(grads, this);
   }
 }
 
@@ -96,6 +108,7 @@ export function record(op: string, inputs: readonly Tensor[], out: Tensor, vjp: 
   const versions = p?.args === inputs ? p.versions : undefined;
   out.requiresGrad = true;
   out.gradFn = new Node(op, inputs, vjp, 1, versions);
+  out.gradFn.output = out;
   out.outputIndex = 0;
   return out;
 }
@@ -115,7 +128,7 @@ export function recordMulti(
   const node = new Node(
     op,
     inputs,
-    outs.length === 1 ? (g: Tensor) => vjp([g]) : vjp,
+    outs.length === 1 ? (g: Tensor, node: Node) => vjp([g], node) : vjp,
     outs.length,
     undefined,
     offer,
@@ -314,6 +327,7 @@ function onlyLeadingTo(order: Tensor[], wanted: ReadonlyMap<Tensor, unknown>): T
 function release(node: Node): void {
   node.vjp = null;
   node.inputs = [];
+  node.output = null;
 }
 
 /** The engine's invariant: a gradient has its tensor's shape and dtype. A broken VJP fails here, loudly. */

@@ -78,7 +78,7 @@ export interface Pending {
   /** For a `cat` of pending parts: each part's request, written into its place in `data`. */
   readonly pieces?: (data: TypedArray) => ReadonlyArray<{ tensor: Tensor; into: Destination }>;
   /** The op's own unfused kernel: what realizing this node alone, over computed arguments, runs. */
-  readonly eager?: () => Tensor;
+  readonly eager?: Eager;
   /** The arguments' versions when the op was recorded (see `Tensor.version`). */
   readonly versions: readonly number[];
   /**
@@ -91,6 +91,12 @@ export interface Pending {
   walkReads: number;
   walkCounted: boolean;
 }
+
+/**
+ * An op's unfused kernel over computed arguments, into a new tensor of `shape`: one function per op (or op
+ * family), shared by all its nodes, which keep only their arguments and params, not a closure of their own.
+ */
+export type Eager = (args: readonly Tensor[], shape: Shape, params: readonly number[]) => Tensor;
 
 /** The params of an op that has none (shared: pending nodes never change their params). */
 export const NO_PARAMS: readonly number[] = Object.freeze([]);
@@ -148,19 +154,18 @@ export function pendingNode(
   op: string,
   args: readonly Tensor[],
   params: readonly number[] = NO_PARAMS,
-  eager?: () => Tensor,
+  eager?: Eager,
 ): Pending {
   let depth = deepest(args);
   if (depth >= MAX_DEPTH) {
     realize(...args.filter((a) => isFused(a) && a.pending!.depth >= MAX_DEPTH));
     depth = deepest(args);
   }
-  const versions = new Array<number>(args.length);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (isFused(a)) a.pending!.uses++;
-    versions[i] = a.version;
   }
+  const versions = versionsOf(args);
   return {
     id: nextId++,
     op,
@@ -177,6 +182,21 @@ export function pendingNode(
     walkReads: 0,
     walkCounted: false,
   };
+}
+
+/** Version lists of arguments never changed in place (most are: intermediates), one shared per length. */
+const UNCHANGED: Array<readonly number[]> = [];
+
+/**
+ * The arguments' versions (see `Tensor.version`). Every pending node and graph node keeps this list, and
+ * nearly all read only tensors never changed in place, so those share one frozen list of zeros: a list per
+ * op would be an object more for the collector to copy while the graph lives.
+ */
+export function versionsOf(args: readonly Tensor[]): readonly number[] {
+  let changed = false;
+  for (let i = 0; i < args.length && !changed; i++) changed = args[i]!.version !== 0;
+  if (changed) return args.map((a) => a.version);
+  return (UNCHANGED[args.length] ??= Object.freeze(new Array<number>(args.length).fill(0)));
 }
 
 /** The longest chain of pending tensors below `args` (0 when all are computed). */
@@ -199,7 +219,7 @@ export function deferredNode(
   args: readonly Tensor[] = [],
   pieces?: Pending['pieces'],
 ): Pending {
-  const versions = args.map((a) => a.version);
+  const versions = versionsOf(args);
   return {
     id: nextId++,
     op,
@@ -324,7 +344,7 @@ export function realizeInto(requests: ReadonlyArray<{ tensor: Tensor; into: Dest
       if (p?.eager && !r.into && p.args.every((a) => a.isRealized)) {
         checkArgVersions(p);
         // One op over computed arguments: its own kernel, without generating one (the same operations).
-        r.tensor.setStorage(p.eager().data);
+        r.tensor.setStorage(p.eager(p.args, r.tensor.shape, p.params).data);
         continue;
       }
       if ((!p || p.compute || p.op === 'sum' || p.op === 'sumOver') && r.into) {

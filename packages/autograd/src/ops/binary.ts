@@ -5,9 +5,9 @@
  * Operands are brought to one dtype by `coerce` (PyTorch's type promotion); int32 results wrap like
  * Int32Array, `div` of integers is true division (float32), and integer `pow` is refused.
  */
-import { isGradEnabled, record } from '../engine.ts';
+import { isGradEnabled, record, type Vjp } from '../engine.ts';
 import * as k from '../kernels/elementwise.ts';
-import { markSaved } from '../lazy.ts';
+import { type Eager, markSaved } from '../lazy.ts';
 import { broadcastShapes, fmt, repeatsAlongLeadingDims, shapesEqual } from '../shape.ts';
 import type { Tensor, TensorLike } from '../tensor.ts';
 import { zerosLike } from './creation.ts';
@@ -51,7 +51,16 @@ function result(op: string, args: Tensor[], kernel: k.BinaryKernel): Tensor {
       : ta.ndim === 0
         ? tb.shape
         : broadcastShapes(op, ta.shape, tb.shape);
-  return elementwise(op, args, shape, () => eager(ta, tb, shape, kernel));
+  return elementwise(op, args, shape, eagerOf(kernel));
+}
+
+/** Each kernel's unfused op (see `Eager`), made once. */
+const EAGER = new Map<k.BinaryKernel, Eager>();
+
+function eagerOf(kernel: k.BinaryKernel): Eager {
+  let e = EAGER.get(kernel);
+  if (!e) EAGER.set(kernel, (e = (args, shape) => eager(args[0]!, args[1]!, shape, kernel)));
+  return e;
 }
 
 /** The unfused kernel: operands read at the output's shape. */
@@ -78,7 +87,10 @@ function eager(ta: Tensor, tb: Tensor, shape: readonly number[], kernel: k.Binar
 /** Below this block size the per-block views cost more than expanding the operand. */
 const MIN_BLOCK = 32;
 
-/** `reads`: which of a, b and the output y the rule reads (kept for backward rather than recomputed). */
+/**
+ * `reads`: which of a, b and the output y the rule reads (kept for backward rather than recomputed). The
+ * rule is made into the op's VJP once, on its first call (`vjpOf`): it must read nothing but its arguments.
+ */
 function binary(
   op: string,
   a: TensorLike,
@@ -93,13 +105,30 @@ function binary(
   if (reads.length > 0 && isGradEnabled() && (ta.requiresGrad || tb.requiresGrad)) {
     for (const r of reads) markSaved(r === 'a' ? ta : r === 'b' ? tb : y);
   }
-  return record(op, args, y, (g) => {
-    const [ga, gb] = rule(g, ta, tb, y);
-    return [
-      ga && ta.requiresGrad ? sumTo(ga, ta.shape) : null,
-      gb && tb.requiresGrad ? sumTo(gb, tb.shape) : null,
-    ];
-  });
+  return record(op, args, y, vjpOf(op, rule));
+}
+
+/**
+ * Each op's VJP, shared by all its nodes: it reads the operands and the output from the node, so that a
+ * node keeps no closure of its own (a graph of thousands of nodes is that many fewer objects for the
+ * collector to copy while it lives). Each operand's gradient is summed back to its shape (`sumTo`).
+ */
+const VJPS = new Map<string, Vjp>();
+
+function vjpOf(op: string, rule: Rule): Vjp {
+  let vjp = VJPS.get(op);
+  if (!vjp) {
+    vjp = (g, node) => {
+      const [ta, tb] = node.inputs as [Tensor, Tensor];
+      const [ga, gb] = rule(g, ta, tb, node.output!);
+      return [
+        ga && ta.requiresGrad ? sumTo(ga, ta.shape) : null,
+        gb && tb.requiresGrad ? sumTo(gb, tb.shape) : null,
+      ];
+    };
+    VJPS.set(op, vjp);
+  }
+  return vjp;
 }
 
 /**
@@ -234,6 +263,13 @@ export function ne(a: TensorLike, b: TensorLike): Tensor {
   return comparison('ne', a, b, k.ne);
 }
 
+/** `where` over computed arguments: each read at the output's shape. */
+const eagerWhere: Eager = ([tc, ta, tb], shape) => {
+  const out = empty(shape, ta!.dtype);
+  k.where(dataAt(tc!, shape), dataAt(ta!, shape), dataAt(tb!, shape), out.data);
+  return out;
+};
+
 /**
  * Picks a where `condition` is non-zero, else b, broadcasting all three.
  * ∂/∂a = condition, ∂/∂b = 1 − condition (the condition itself gets no gradient).
@@ -246,11 +282,7 @@ export function where(condition: TensorLike, a: TensorLike, b: TensorLike): Tens
   if (typeof cond !== 'number' && ta.dtype === 'int32' && cond.dtype !== 'int32') cond = ne(cond, 0);
   const [tc] = coerce('where', typeof cond === 'number' ? cond : cond.to(ta.dtype)) as [Tensor];
   const shape = broadcastShapes('where', tc.shape, ta.shape, tb.shape);
-  const y = elementwise('where', [tc, ta, tb], shape, () => {
-    const out = empty(shape, ta.dtype);
-    k.where(dataAt(tc, shape), dataAt(ta, shape), dataAt(tb, shape), out.data);
-    return out;
-  });
+  const y = elementwise('where', [tc, ta, tb], shape, eagerWhere);
   if (isGradEnabled() && (ta.requiresGrad || tb.requiresGrad)) markSaved(tc);
   return record('where', [ta, tb], y, (g) => {
     const zero = zerosLike(g);

@@ -1,7 +1,7 @@
 /** Small pieces every op family uses: coercing numbers, checking dtypes, allocating results. */
 import { allocate, type DType, promote, promoteScalar, type TypedArray, toInt32 } from '../dtype.ts';
 import { expand } from '../kernels/strided.ts';
-import { isFusionEnabled, NO_PARAMS, pendingNode } from '../lazy.ts';
+import { type Eager, isFusionEnabled, NO_PARAMS, pendingNode } from '../lazy.ts';
 import { fmt, type Shape, shapesEqual, sizeOf } from '../shape.ts';
 import { Tensor, type TensorLike } from '../tensor.ts';
 
@@ -134,9 +134,9 @@ export function elementwise(
   op: string,
   args: readonly Tensor[],
   shape: Shape,
-  eager: () => Tensor,
+  eager: Eager,
   params: readonly number[] = NO_PARAMS,
 ): Tensor {
-  if (!isFusionEnabled() || args[args.length - 1]!.dtype === 'int32') return eager();
+  if (!isFusionEnabled() || args[args.length - 1]!.dtype === 'int32') return eager(args, shape, params);
   return new Tensor(null, shape, pendingNode(op, args, params, eager), args[args.length - 1]!.dtype);
 }

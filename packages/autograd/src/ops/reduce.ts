@@ -5,7 +5,7 @@
 import { allocate } from '../dtype.ts';
 import { record } from '../engine.ts';
 import { type AxisReduction, argAxis, reduceAxis, rowSums } from '../kernels/reduce.ts';
-import { isFusionEnabled, joinNextKernel, NO_PARAMS, pendingNode } from '../lazy.ts';
+import { type Eager, isFusionEnabled, joinNextKernel, NO_PARAMS, pendingNode } from '../lazy.ts';
 import { fmt, normalizeDim, normalizeDims, sizeOf } from '../shape.ts';
 import { Tensor } from '../tensor.ts';
 import { div, eq, mul, sub, where } from './binary.ts';
@@ -55,20 +55,23 @@ export function sum(x: Tensor, dim?: number | readonly number[], keepdim = false
   checkTensor('sum', x);
   const dims = normalizeDims('sum', dim, x.ndim);
   const shape = keepdim ? keptShape(x.shape, dims) : squeezedShape(x.shape, dims);
-  const eager = () => new Tensor(reduceDims('sum', x, dims).data, shape);
   const fused = isFusionEnabled() && x.dtype !== 'int32' && dims.length === 1;
   const last = dims[0] === x.ndim - 1;
   const y = fused
     ? new Tensor(
         null,
         shape,
-        pendingNode(last ? 'sum' : 'sumOver', [x], last ? NO_PARAMS : dims, eager),
+        pendingNode(last ? 'sum' : 'sumOver', [x], last ? NO_PARAMS : dims, eagerSum),
         x.dtype,
       )
-    : eager();
+    : new Tensor(reduceDims('sum', x, dims).data, shape);
   if (fused && !last) joinNextKernel(y);
   return record('sum', [x], y, (g) => [broadcastTo(reshape(g, keptShape(x.shape, dims)), x.shape)]);
 }
+
+/** A pending sum over computed x: over the dims in its params, or the last dim when none ('sum'). */
+const eagerSum: Eager = ([x], shape, dims) =>
+  new Tensor(reduceDims('sum', x!, dims.length > 0 ? dims : [x!.ndim - 1]).data, shape);
 
 function squeezedShape(shape: readonly number[], dims: readonly number[]): number[] {
   return shape.filter((_, d) => !dims.includes(d));

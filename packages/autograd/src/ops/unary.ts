@@ -5,9 +5,9 @@
  * in float32, as PyTorch promotes integers for floating functions.
  */
 import { toInt32 } from '../dtype.ts';
-import { record } from '../engine.ts';
+import { record, type Vjp } from '../engine.ts';
 import * as k from '../kernels/elementwise.ts';
-import { markSaved } from '../lazy.ts';
+import { type Eager, markSaved } from '../lazy.ts';
 import type { Tensor } from '../tensor.ts';
 import { add, div, ge, gt, le, mul, sub } from './binary.ts';
 import { checkTensor, elementwise, empty, floatOperand } from './helpers.ts';
@@ -16,7 +16,8 @@ type Derivative = (g: Tensor, x: Tensor, y: Tensor) => Tensor;
 
 /**
  * Applies `kernel` (fused with neighbouring elementwise ops while fusion is on), recording `vjp(g, x, y)` as
- * the gradient with respect to x (y is the output); `reads` says which of x and y the VJP reads.
+ * the gradient with respect to x (y is the output); `reads` says which of x and y the VJP reads. The
+ * derivative is made into the op's VJP once, on its first call: it must read nothing but its arguments.
  */
 function unary(
   op: string,
@@ -28,14 +29,35 @@ function unary(
   checkTensor(op, input);
   const x = INTEGER_CLOSED.has(op) ? input : floatOperand(input);
   const args = [x];
-  const y = elementwise(op, args, x.shape, () => {
-    const out = empty(x.shape, x.dtype);
-    kernel(x.data, out.data);
-    return out;
-  });
-  const out = record(op, args, y, (g) => [vjp(g, x, y)]);
+  const y = elementwise(op, args, x.shape, eagerOf(kernel));
+  const out = record(op, args, y, vjpOf(op, vjp));
   if (reads && out.requiresGrad) markSaved(reads === 'x' ? x : y);
   return out;
+}
+
+/** Each op's VJP, shared by all its nodes, which it reads x and y from (see binary.ts's `vjpOf`). */
+const VJPS = new Map<string, Vjp>();
+
+function vjpOf(op: string, derivative: Derivative): Vjp {
+  let vjp = VJPS.get(op);
+  if (!vjp) VJPS.set(op, (vjp = (g, node) => [derivative(g, node.inputs[0]!, node.output!)]));
+  return vjp;
+}
+
+/** Each kernel's unfused op (see `Eager`), made once. */
+const EAGER = new Map<k.UnaryKernel, Eager>();
+
+function eagerOf(kernel: k.UnaryKernel): Eager {
+  let e = EAGER.get(kernel);
+  if (!e) {
+    e = ([x], shape) => {
+      const out = empty(shape, x!.dtype);
+      kernel(x!.data, out.data);
+      return out;
+    };
+    EAGER.set(kernel, e);
+  }
+  return e;
 }
 
 /** Ops that map integers to integers, so int32 input stays int32. */
@@ -77,11 +99,7 @@ export function abs(x: Tensor): Tensor {
 /** sign(x) ∈ {−1, 0, 1}; piecewise constant, so not differentiable (no gradient flows). */
 export function sign(x: Tensor): Tensor {
   checkTensor('sign', x);
-  return elementwise('sign', [x], x.shape, () => {
-    const y = empty(x.shape, x.dtype);
-    k.sign(x.data, y.data);
-    return y;
-  });
+  return elementwise('sign', [x], x.shape, eagerOf(k.sign));
 }
 
 /** tanh x.  d/dx = 1 − tanh²x = 1 − y² */
@@ -128,18 +146,15 @@ export function clamp(input: Tensor, min?: number, max?: number): Tensor {
   const hi = max ?? Number.POSITIVE_INFINITY;
   if (Number.isNaN(lo) || Number.isNaN(hi) || lo > hi)
     throw new Error(`clamp: invalid bounds min=${min}, max=${max}`);
-  const y = elementwise(
-    'clamp',
-    [x],
-    x.shape,
-    () => {
-      const out = empty(x.shape, x.dtype);
-      k.clamp(x.data, lo, hi, out.data);
-      return out;
-    },
-    [lo, hi],
-  );
+  const y = elementwise('clamp', [x], x.shape, eagerClamp, [lo, hi]);
   const out = record('clamp', [x], y, (g) => [mul(g, mul(ge(x, lo), le(x, hi)))]);
   if (out.requiresGrad) markSaved(x);
   return out;
 }
+
+/** `clamp` over a computed argument, between its params [lo, hi]. */
+const eagerClamp: Eager = ([x], shape, [lo, hi]) => {
+  const out = empty(shape, x!.dtype);
+  k.clamp(x!.data, lo!, hi!, out.data);
+  return out;
+};

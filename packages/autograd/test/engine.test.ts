@@ -505,6 +505,41 @@ function sharing(share: (base: Tensor) => Tensor): [Tensor, Tensor] {
   return [base, alias];
 }
 
+describe('the graph a step keeps', () => {
+  it('shares one VJP per op among its nodes, which read their inputs and output from the node', () => {
+    const x = f64([1, 2, 3], true);
+    const w = f64([4, 5, 6], true);
+    const a = mul(x, w);
+    const b = mul(w, x);
+    const c = sigmoid(x);
+    const d = sigmoid(w);
+    expect(a.gradFn!.vjp).toBe(b.gradFn!.vjp);
+    expect(c.gradFn!.vjp).toBe(d.gradFn!.vjp);
+    expect(a.gradFn!.output).toBe(a);
+    // The shared VJP reads each node's own operands: ∂(a + 2b)/∂x = 3w, ∂/∂w = 3x.
+    sum(add(a, mul(b, 2))).backward();
+    expect(values(x.grad)).toEqual([12, 15, 18]);
+    expect(values(w.grad)).toEqual([3, 6, 9]);
+    // A released node lets go of its output as well as its inputs.
+    expect(a.gradFn!.output).toBeNull();
+  });
+
+  it('shares one list of versions among nodes of arguments never changed in place, and keeps a changed one', () => {
+    const x = f64([1, 2], true);
+    const y = f64([3, 4], true);
+    const first = mul(x, y);
+    const second = add(x, y);
+    expect(first.gradFn!.versions).toBe(second.gradFn!.versions);
+    y.bumpVersion();
+    const third = mul(x, y);
+    expect(third.gradFn!.versions).toEqual([0, 1]);
+    // The node recorded before the change still refuses to run on the changed input.
+    expect(() => sum(first).backward()).toThrow(/was modified in place/);
+    sum(third).backward();
+    expect(values(x.grad)).toEqual([3, 4]);
+  });
+});
+
 describe('version counters', () => {
   it('backward refuses a graph whose saved input was changed in place, naming the op', () => {
     const x = tensor([1, 2, 3], { requiresGrad: true });

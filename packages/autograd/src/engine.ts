@@ -53,8 +53,8 @@ export class Node {
   ) {}
 
   /**
-   * The output of an op with one output (null for several, and once released). With `inputs`, it is all a
-   * VJP shared by every node of its op reads, so that no node keeps a closure of its own.
+   * The output of an op with one output (null for several, and once released). With `inputs`, it is all
+   * that a VJP shared by every node of an op reads, so that no node keeps a closure of its own.
    */
   output: Tensor | null = null;
 

@@ -96,6 +96,21 @@ describe('gradients computed in place', () => {
     });
   });
 
+  it('matches central differences through split blocks assembled in place, first and second order (float64)', () => {
+    withFusion(true, () => {
+      manualSeed(17);
+      const x = randn([5, 2, 3], { dtype: 'float64', requiresGrad: true });
+      const w = randn([2, 3], { dtype: 'float64', requiresGrad: true });
+      // Blocks of unequal size, each read elementwise (its gradient arrives pending), and one never read.
+      const blocks = (x: Tensor, w: Tensor) => {
+        const [first, , last] = split(x, [2, 1, 2], 0) as [Tensor, Tensor, Tensor];
+        return cat([mul(tanh(first), w), sigmoid(mul(last, w))], 0);
+      };
+      expect(gradcheck(blocks, [x, w])).toBe(true);
+      expect(gradgradcheck(blocks, [x, w])).toBe(true);
+    });
+  });
+
   it('gives the unfused gradients of split blocks bit for bit, and the blocks no gradient reached zeros', () => {
     const [fused, unfused] = both((x, w) => {
       const [first, , last] = split(x, [2, 1, 3], 0) as [Tensor, Tensor, Tensor];

@@ -11,7 +11,7 @@ import { type Eager, markSaved } from '../lazy.ts';
 import { broadcastShapes, fmt, repeatsAlongLeadingDims, shapesEqual } from '../shape.ts';
 import type { Tensor, TensorLike } from '../tensor.ts';
 import { zerosLike } from './creation.ts';
-import { coerce, dataAt, elementwise, empty, floatOperand } from './helpers.ts';
+import { coerce, dataAt, elementwise, empty, floatOperand, onePer } from './helpers.ts';
 import { sumTo } from './movement.ts';
 import { abs, log } from './unary.ts';
 
@@ -51,16 +51,14 @@ function result(op: string, args: Tensor[], kernel: k.BinaryKernel): Tensor {
       : ta.ndim === 0
         ? tb.shape
         : broadcastShapes(op, ta.shape, tb.shape);
-  return elementwise(op, args, shape, eagerOf(kernel));
+  return elementwise(op, args, shape, onePer(EAGER, kernel, kernel, eagerOf));
 }
 
-/** Each kernel's unfused op (see `Eager`), made once. */
+/** Each kernel's unfused op (see `Eager`). */
 const EAGER = new Map<k.BinaryKernel, Eager>();
 
 function eagerOf(kernel: k.BinaryKernel): Eager {
-  let e = EAGER.get(kernel);
-  if (!e) EAGER.set(kernel, (e = (args, shape) => eager(args[0]!, args[1]!, shape, kernel)));
-  return e;
+  return (args, shape) => eager(args[0]!, args[1]!, shape, kernel);
 }
 
 /** The unfused kernel: operands read at the output's shape. */
@@ -89,7 +87,7 @@ const MIN_BLOCK = 32;
 
 /**
  * `reads`: which of a, b and the output y the rule reads (kept for backward rather than recomputed). The
- * rule is made into the op's VJP once, on its first call (`vjpOf`): it must read nothing but its arguments.
+ * rule is made into the op's VJP once, on its first call (`onePer`): it must read nothing but its arguments.
  */
 function binary(
   op: string,
@@ -105,30 +103,22 @@ function binary(
   if (reads.length > 0 && isGradEnabled() && (ta.requiresGrad || tb.requiresGrad)) {
     for (const r of reads) markSaved(r === 'a' ? ta : r === 'b' ? tb : y);
   }
-  return record(op, args, y, vjpOf(op, rule));
+  return record(op, args, y, onePer(VJPS, op, rule, vjpOf));
 }
 
-/**
- * Each op's VJP, shared by all its nodes: it reads the operands and the output from the node, so that a
- * node keeps no closure of its own (a graph of thousands of nodes is that many fewer objects for the
- * collector to copy while it lives). Each operand's gradient is summed back to its shape (`sumTo`).
- */
+/** Each op's VJP (see `onePer`). */
 const VJPS = new Map<string, Vjp>();
 
-function vjpOf(op: string, rule: Rule): Vjp {
-  let vjp = VJPS.get(op);
-  if (!vjp) {
-    vjp = (g, node) => {
-      const [ta, tb] = node.inputs as [Tensor, Tensor];
-      const [ga, gb] = rule(g, ta, tb, node.output!);
-      return [
-        ga && ta.requiresGrad ? sumTo(ga, ta.shape) : null,
-        gb && tb.requiresGrad ? sumTo(gb, tb.shape) : null,
-      ];
-    };
-    VJPS.set(op, vjp);
-  }
-  return vjp;
+/** The VJP of a rule: operands and output read from the node, each gradient summed back to its operand's shape. */
+function vjpOf(rule: Rule): Vjp {
+  return (g, node) => {
+    const [ta, tb] = node.inputs as [Tensor, Tensor];
+    const [ga, gb] = rule(g, ta, tb, node.output!);
+    return [
+      ga && ta.requiresGrad ? sumTo(ga, ta.shape) : null,
+      gb && tb.requiresGrad ? sumTo(gb, tb.shape) : null,
+    ];
+  };
 }
 
 /**

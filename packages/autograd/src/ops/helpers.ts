@@ -140,3 +140,15 @@ export function elementwise(
   if (!isFusionEnabled() || args[args.length - 1]!.dtype === 'int32') return eager(args, shape, params);
   return new Tensor(null, shape, pendingNode(op, args, params, eager), args[args.length - 1]!.dtype);
 }
+
+/**
+ * The value `make(arg)` kept in `made` under `key`, made on first use: an op family's VJP or unfused kernel,
+ * one per op and shared by all its nodes, so that no node keeps a closure of its own (a graph of thousands
+ * of nodes is that many fewer objects for the collector to copy while it lives). `make` must depend on `arg`
+ * alone, and `arg` be the same at every call with one key.
+ */
+export function onePer<K, A, V>(made: Map<K, V>, key: K, arg: A, make: (arg: A) => V): V {
+  let value = made.get(key);
+  if (value === undefined) made.set(key, (value = make(arg)));
+  return value;
+}

@@ -332,9 +332,8 @@ const joins = new WeakMap<Tensor, Join>();
 /**
  * Pending parts of a join are computed a few per kernel. A kernel over all of them (the 50 steps' outputs of
  * an SRU, each read from three arrays) reads and writes some 150 arrays at once, more streams than the
- * memory system follows well (1.8 ms of a 14 ms training step, against kernels of four parts); a kernel per
- * part pays its fixed cost at every part. Four keeps the four gate gradients of one step (a cat that shares
- * their terms) in one kernel.
+ * memory system follows well; a kernel per part pays its fixed cost at every part. Four keeps the four gate
+ * gradients of one step (a cat that shares their terms) in one kernel.
  */
 const PARTS_PER_KERNEL = 4;
 
@@ -491,7 +490,7 @@ export function split(x: Tensor, splitSize: number | readonly number[], dim = 0)
   }
   const parts = sizes.map((s, i) => piece(x, d, starts[i]!, s));
   // One node for all pieces: its VJP places each piece's gradient (zeros where none came) in one pass.
-  const inPlace = d === 0 ? rowBlocks(x, starts, sizes) : null;
+  const inPlace = d === 0 ? rowBlocks(x, starts) : null;
   recordMulti(
     'split',
     [x],
@@ -538,7 +537,7 @@ export function unbind(x: Tensor, dim = 0): Tensor[] {
           ),
     );
   }
-  const inPlace = d === 0 ? rowBlocks(x, [...parts.keys()], new Array<number>(n).fill(1)) : null;
+  const inPlace = d === 0 ? rowBlocks(x, [...parts.keys()]) : null;
   recordMulti(
     'unbind',
     [x],
@@ -556,8 +555,8 @@ export function unbind(x: Tensor, dim = 0): Tensor[] {
 }
 
 /**
- * The gradient of x's row blocks (the pieces of `unbind` or `split` along dim 0: block i is rows starts[i] …
- * starts[i] + sizes[i] − 1) assembled in place: each block's gradient, offered while still pending, is asked
+ * The gradient of x's row blocks (the pieces of `unbind` or `split` along dim 0, which cover x: block i is
+ * rows starts[i] up to the next block's start) assembled in place: each block's gradient, offered while still pending, is asked
  * to compute itself straight into its rows of one buffer of x's shape (`computeInto`), so that the join in
  * the VJP copies nothing (a recurrent cell's per-step gate gradients land in the sequence's gradient as they
  * are computed); one that arrived computed already is copied into its rows. `take` returns the buffer, or
@@ -567,7 +566,6 @@ export function unbind(x: Tensor, dim = 0): Tensor[] {
 function rowBlocks(
   x: Tensor,
   starts: readonly number[],
-  sizes: readonly number[],
 ): {
   offer: GradOffer;
   take: (grads: ReadonlyArray<Tensor | null>) => Tensor | null;
@@ -583,7 +581,7 @@ function rowBlocks(
         buffer = allocate(x.dtype, x.size);
         views = new Array<TypedArray | null>(starts.length).fill(null);
       }
-      const view = buffer.subarray(starts[i]! * rowSize, (starts[i]! + sizes[i]!) * rowSize);
+      const view = buffer.subarray(starts[i]! * rowSize, (starts[i + 1] ?? n) * rowSize);
       if (computeInto(g, view)) views[i] = view;
     },
     take: (grads) => {

@@ -10,14 +10,15 @@ import * as k from '../kernels/elementwise.ts';
 import { type Eager, markSaved } from '../lazy.ts';
 import type { Tensor } from '../tensor.ts';
 import { add, div, ge, gt, le, mul, sub } from './binary.ts';
-import { checkTensor, elementwise, empty, floatOperand } from './helpers.ts';
+import { checkTensor, elementwise, empty, floatOperand, onePer } from './helpers.ts';
 
 type Derivative = (g: Tensor, x: Tensor, y: Tensor) => Tensor;
 
 /**
  * Applies `kernel` (fused with neighbouring elementwise ops while fusion is on), recording `vjp(g, x, y)` as
  * the gradient with respect to x (y is the output); `reads` says which of x and y the VJP reads. The
- * derivative is made into the op's VJP once, on its first call: it must read nothing but its arguments.
+ * derivative is made into the op's VJP once, on its first call (`onePer`): it must read nothing but its
+ * arguments.
  */
 function unary(
   op: string,
@@ -29,35 +30,27 @@ function unary(
   checkTensor(op, input);
   const x = INTEGER_CLOSED.has(op) ? input : floatOperand(input);
   const args = [x];
-  const y = elementwise(op, args, x.shape, eagerOf(kernel));
-  const out = record(op, args, y, vjpOf(op, vjp));
+  const y = elementwise(op, args, x.shape, onePer(EAGER, kernel, kernel, eagerOf));
+  const out = record(op, args, y, onePer(VJPS, op, vjp, vjpOf));
   if (reads && out.requiresGrad) markSaved(reads === 'x' ? x : y);
   return out;
 }
 
-/** Each op's VJP, shared by all its nodes, which it reads x and y from (see binary.ts's `vjpOf`). */
+/** Each op's VJP, and each kernel's unfused op (see `onePer`). */
 const VJPS = new Map<string, Vjp>();
-
-function vjpOf(op: string, derivative: Derivative): Vjp {
-  let vjp = VJPS.get(op);
-  if (!vjp) VJPS.set(op, (vjp = (g, node) => [derivative(g, node.inputs[0]!, node.output!)]));
-  return vjp;
-}
-
-/** Each kernel's unfused op (see `Eager`), made once. */
 const EAGER = new Map<k.UnaryKernel, Eager>();
 
+/** The VJP of a derivative: x and y read from the node. */
+function vjpOf(derivative: Derivative): Vjp {
+  return (g, node) => [derivative(g, node.inputs[0]!, node.output!)];
+}
+
 function eagerOf(kernel: k.UnaryKernel): Eager {
-  let e = EAGER.get(kernel);
-  if (!e) {
-    e = ([x], shape) => {
-      const out = empty(shape, x!.dtype);
-      kernel(x!.data, out.data);
-      return out;
-    };
-    EAGER.set(kernel, e);
-  }
-  return e;
+  return ([x], shape) => {
+    const out = empty(shape, x!.dtype);
+    kernel(x!.data, out.data);
+    return out;
+  };
 }
 
 /** Ops that map integers to integers, so int32 input stays int32. */
@@ -99,7 +92,7 @@ export function abs(x: Tensor): Tensor {
 /** sign(x) ∈ {−1, 0, 1}; piecewise constant, so not differentiable (no gradient flows). */
 export function sign(x: Tensor): Tensor {
   checkTensor('sign', x);
-  return elementwise('sign', [x], x.shape, eagerOf(k.sign));
+  return elementwise('sign', [x], x.shape, onePer(EAGER, k.sign, k.sign, eagerOf));
 }
 
 /** tanh x.  d/dx = 1 − tanh²x = 1 − y² */
